@@ -1,0 +1,16 @@
+# Third-party libraries as imported targets. Each is linked PRIVATE by the
+# one module that wraps it (STYLE.md habit 11).
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(MHD REQUIRED IMPORTED_TARGET libmicrohttpd)
+pkg_check_modules(CURL REQUIRED IMPORTED_TARGET libcurl)
+pkg_check_modules(JANSSON REQUIRED IMPORTED_TARGET jansson)
+pkg_check_modules(LIBXML2 REQUIRED IMPORTED_TARGET libxml-2.0)
+pkg_check_modules(ZLIB REQUIRED IMPORTED_TARGET zlib)
+pkg_check_modules(CRYPTO REQUIRED IMPORTED_TARGET libcrypto)
+pkg_check_modules(CRITERION IMPORTED_TARGET criterion)
+find_library(LMDB_LIBRARY NAMES lmdb REQUIRED)
+find_path(LMDB_INCLUDE_DIR lmdb.h REQUIRED)
+add_library(imx_lmdb INTERFACE)
+target_link_libraries(imx_lmdb INTERFACE ${LMDB_LIBRARY})
+target_include_directories(imx_lmdb INTERFACE ${LMDB_INCLUDE_DIR})
+find_package(Threads REQUIRED)

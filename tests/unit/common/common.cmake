@@ -1,0 +1,2 @@
+imx_unit_test(test_common SOURCES unit/common/buf.c unit/common/str.c unit/common/err.c
+              unit/common/sha256.c unit/common/xalloc.c LIBS imx_common)
