@@ -1,0 +1,100 @@
+/*
+ * upstream.h - HTTP client for upstream indexes and file hosts. The only
+ * libcurl user (resolver/upstream.c). Knows nothing of PEP formats.
+ *
+ * Threading: one curl multi handle driven by its own thread, with connection
+ * reuse (HTTP/2 where offered). upstream_fetch() may be called from any
+ * number of threads at once; it hands the transfer to the curl thread and
+ * blocks the caller until the transfer ends. Body callbacks run on the curl
+ * thread: they must be quick and must not call upstream_fetch.
+ *
+ * Calling sequence: upstream_global_init (once, in main) -> upstream_new ->
+ * upstream_fetch* (any thread) -> upstream_free -> upstream_global_cleanup.
+ */
+#ifndef IMX_UPSTREAM_H
+#define IMX_UPSTREAM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+struct upstream;
+
+struct upstream_opts {
+    unsigned connect_timeout; /* seconds (0: 10) */
+    unsigned low_speed_time;  /* seconds without progress before failing (0: 30) */
+    unsigned total_timeout;   /* seconds for a whole page transfer, 0: none (files) */
+    unsigned max_transfers;   /* in-flight cap; more wait in a queue (0: 64) */
+    const char *user_agent;   /* NULL: "indexmux/<version>" */
+    bool offline;             /* every fetch fails with IMX_EOFFLINE, no socket opened */
+};
+
+int upstream_global_init(void);
+void upstream_global_cleanup(void);
+int upstream_new(const struct upstream_opts *opts, struct upstream **out /* OUT */);
+void upstream_free(struct upstream *u); /* NULL-safe; waits for in-flight transfers to end */
+
+struct upstream_request {
+    const char *url;               /* absolute http(s) URL; '+' is sent as %2B */
+    const char *accept;            /* Accept header, NULL: none */
+    const char *if_none_match;     /* validators, NULL: not sent */
+    const char *if_modified_since;
+    const char *range;             /* e.g. "bytes=0-99", NULL: whole */
+    const char *username;          /* basic auth, NULL: none */
+    const char *password;
+    bool tls_verify;               /* false only when configured explicitly */
+    const char *ca_file;           /* NULL: system CA bundle */
+    uint64_t max_body;             /* cap on body bytes (0: no cap); IMX_ETOOLARGE beyond */
+    bool gzip;                     /* ask for and decode gzip (pages: true; files: false) */
+    unsigned total_timeout;        /* overrides opts.total_timeout when nonzero */
+    /*
+     * Streaming: when on_data is set the body is passed to it instead of
+     * being collected in the response. on_headers runs once, after the final
+     * response's headers (after redirects), before any on_data; returning
+     * nonzero aborts the transfer (IMX_ECANCELED). on_data returning nonzero
+     * aborts the transfer too. Both run on the curl thread.
+     */
+    int (*on_headers)(void *ctx, long status, int64_t content_length);
+    int (*on_data)(void *ctx, const void *p, size_t n);
+    void *ctx;
+};
+
+struct upstream_response {
+    long status;          /* final HTTP status, 0 when no response */
+    char *etag;           /* owned, NULL when absent */
+    char *last_modified;
+    char *content_type;
+    char *content_range;
+    char *effective_url;  /* final URL after redirects */
+    int64_t content_length; /* -1 unknown */
+    struct buf body;      /* collected body when on_data is NULL (cap = max_body) */
+    char error[256];      /* one-line reason on failure; never contains credentials */
+};
+
+void upstream_response_init(struct upstream_response *r);
+void upstream_response_release(struct upstream_response *r); /* NULL-safe */
+
+/*
+ * Perform one request, following up to 10 redirects (http and https only).
+ * Returns 0 when an HTTP response was received (whatever its status: check
+ * r->status), or: IMX_EUPSTREAM (connection failed, reset, bad redirect,
+ * protocol error, body shorter/longer than Content-Length), IMX_ETIMEDOUT,
+ * IMX_ETOOLARGE (max_body passed), IMX_ECANCELED (a callback said stop),
+ * IMX_EOFFLINE. On every failure r->error says what happened in one line
+ * naming the host.
+ */
+int upstream_fetch(struct upstream *u, const struct upstream_request *req,
+                   struct upstream_response *r /* OUT */);
+
+/*
+ * Resolve a reference (absolute, root-relative or relative) against a base
+ * URL with libcurl's URL API. Only http and https results are accepted.
+ * Returns 0 with a malloc'd URL in *out, or IMX_ESYNTAX.
+ */
+int upstream_url_resolve(const char *base, const char *ref, char **out /* OUT */);
+/* Host part of a URL, malloc'd, or NULL when it does not parse. */
+char *upstream_url_host(const char *url);
+
+#endif
