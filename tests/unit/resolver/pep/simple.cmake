@@ -1,0 +1,3 @@
+imx_unit_test(test_simple SOURCES unit/resolver/pep/simple_html.c unit/resolver/pep/simple_json.c
+              unit/resolver/pep/simple_render.c unit/resolver/pep/simple_index.c
+              unit/resolver/pep/simple_testutil.c LIBS imx_pep)
