@@ -36,9 +36,14 @@ FIXTURES = os.path.join(SHARED_DIR, "fixtures")
 
 
 def imx_bin():
-    """Path of the indexmux binary (IMX_BIN), or None."""
-    b = os.environ.get("IMX_BIN")
-    return b if b and os.access(b, os.X_OK) else None
+    """Path of the indexmux binary: $IMX_BIN (set by ctest), else
+    $IMX_BUILD_DIR/server/indexmux; None when neither is executable."""
+    for b in (os.environ.get("IMX_BIN"),
+              os.path.join(os.environ.get("IMX_BUILD_DIR", "/nonexistent"), "server",
+                           "indexmux")):
+        if b and os.access(b, os.X_OK):
+            return b
+    return None
 
 
 def free_port():
@@ -255,6 +260,7 @@ class Indexmux:
                 raise AssertionError("indexmux exited with %r, expected %r\n--- stderr\n%s"
                                      % (rc, self.expect_exit, self.log()))
         finally:
+            self._final_log = self.log()
             if os.environ.get("IMX_KEEP_TMP"):
                 sys.stderr.write("kept %s\n" % self.tmp)
             else:
@@ -262,7 +268,9 @@ class Indexmux:
 
     # -- access -----------------------------------------------------------
     def log(self):
-        """Everything the server wrote to stderr so far."""
+        """Everything the server wrote to stderr so far (kept after exit)."""
+        if getattr(self, "_final_log", None) is not None:
+            return self._final_log
         try:
             with open(self.log_path, "rb") as fh:
                 return fh.read().decode("utf-8", "replace")
