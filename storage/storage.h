@@ -13,9 +13,15 @@
  *
  * Errors common to every function: IMX_EIO (filesystem or LMDB failure, logged
  * with the path), IMX_EMAPFULL (LMDB map full: the caller keeps serving from
- * what is stored), IMX_ENOSPC (disk full).
+ * what is stored; logged at most once a minute), IMX_ENOSPC (disk full),
+ * IMX_ECORRUPT (LMDB reports a damaged file). IMX_EMAPFULL can only come from
+ * functions that write metadata.
  *
  * Calling sequence: stg_open -> (meta and blob calls from any thread) -> stg_close.
+ * Never use a struct stg in a process forked after stg_open (LMDB caveat):
+ * open it in the process that uses it. One read-write stg per data_dir at a
+ * time (stg_open takes an exclusive lock on data_dir/lock); read-only opens
+ * may run beside it.
  */
 #ifndef IMX_STORAGE_H
 #define IMX_STORAGE_H
@@ -35,10 +41,25 @@ struct stg_opts {
     bool read_only;       /* for stats/fsck while a server runs */
 };
 
-/* Open or create the store. Clears LMDB stale readers and removes tmp/ leftovers. */
+/*
+ * Open or create the store. Clears LMDB stale readers and removes tmp/
+ * leftovers. read_only opens with MDB_RDONLY, creates nothing and leaves tmp/
+ * alone. Errors: IMX_EINVAL (no data_dir), IMX_ENOTFOUND (read_only and no
+ * store there), IMX_EIO (also: another read-write process holds the store),
+ * IMX_ECORRUPT (schema newer than this build or damaged LMDB file),
+ * IMX_EMAPFULL (map_size too small even for the empty store), IMX_ENOSPC.
+ * *out is owned by the caller: release with stg_close.
+ */
 int stg_open(const struct stg_opts *opts, struct stg **out /* OUT */);
-void stg_close(struct stg *s); /* NULL-safe */
+/* NULL-safe. No other call on s may be running or follow. */
+void stg_close(struct stg *s);
+/* Borrowed; lives as long as s. */
 const char *stg_data_dir(const struct stg *s);
+
+/* Schema version stored in STG_DB_META under key "schema_version" (ASCII decimal). */
+#define STG_SCHEMA_VERSION 1
+/* Longest key LMDB accepts (its default MDB_MAXKEYSIZE); longer or empty keys give IMX_EINVAL. */
+#define STG_MAX_KEY 511
 
 /* ---- generic records ---- */
 
@@ -52,18 +73,25 @@ enum stg_db {
 };
 
 /*
- * Copy the value of key into out (buf_reset first). Returns 0, IMX_ENOTFOUND,
- * IMX_ETOOLARGE (out's cap).
+ * Copy the value of key into out (buf_reset first; on error out is left
+ * empty). Returns 0, IMX_ENOTFOUND, IMX_ETOOLARGE (out's cap), IMX_EINVAL (key
+ * empty or longer than STG_MAX_KEY).
  */
 int stg_get(struct stg *s, enum stg_db db, const void *key, size_t klen, struct buf *out);
+/*
+ * Insert or replace, in its own write transaction (durable on return).
+ * Returns 0, IMX_EINVAL (key), IMX_EMAPFULL, IMX_EIO (also: read_only store).
+ */
 int stg_put(struct stg *s, enum stg_db db, const void *key, size_t klen, const void *val,
             size_t vlen);
-/* 0 or IMX_ENOTFOUND. */
+/* 0, IMX_ENOTFOUND, IMX_EINVAL (key), IMX_EIO. */
 int stg_del(struct stg *s, enum stg_db db, const void *key, size_t klen);
 /*
  * Call fn for each record whose key starts with prefix (all when plen == 0),
  * in key order, from a snapshot. fn returns 0 to go on, nonzero to stop (that
- * value is returned). Key and value are valid only during the call.
+ * value is returned). Key and value are valid only during the call. fn runs
+ * inside a read transaction: keep it short (a long one pins old pages and
+ * grows the file); it may call the other stg_ functions.
  */
 int stg_foreach(struct stg *s, enum stg_db db, const void *prefix, size_t plen,
                 int (*fn)(void *ctx, const void *k, size_t klen, const void *v, size_t vlen),
@@ -84,11 +112,20 @@ struct stg_page {
 };
 
 void stg_page_release(struct stg_page *p); /* NULL-safe; frees the strings */
-/* 0, IMX_ENOTFOUND, IMX_ECORRUPT (undecodable record). */
+/*
+ * index must not contain '\n'; project NULL or "" is the project list.
+ * On success *out owns fresh copies (body is NUL-terminated beyond body_len
+ * when not NULL): release with stg_page_release.
+ * 0, IMX_ENOTFOUND, IMX_ECORRUPT (undecodable record), IMX_EINVAL (key too long).
+ */
 int stg_page_get(struct stg *s, const char *index, const char *project,
                  struct stg_page *out /* OUT */);
+/* 0, IMX_EINVAL (bad state, body NULL with body_len, key too long), IMX_ETOOLARGE
+ * (a field of 4 GiB or more), or a stg_put error. p is not taken over. */
 int stg_page_put(struct stg *s, const char *index, const char *project,
                  const struct stg_page *p);
+/* Decode a STG_DB_PAGES value (e.g. from stg_foreach). 0 or IMX_ECORRUPT. */
+int stg_page_decode(const void *v, size_t vlen, struct stg_page *out /* OUT */);
 
 struct stg_file {
     char *key;            /* the /files/<key>/ component */
@@ -104,10 +141,33 @@ struct stg_file {
 };
 
 void stg_file_release(struct stg_file *f); /* NULL-safe */
+/*
+ * On success *out owns fresh copies: release with stg_file_release.
+ * 0, IMX_ENOTFOUND, IMX_ECORRUPT, IMX_EINVAL (key empty or too long).
+ */
 int stg_file_get(struct stg *s, const char *key, struct stg_file *out /* OUT */);
+/* Stored under f->key (required). 0, IMX_EINVAL, IMX_ETOOLARGE, or a stg_put error. */
 int stg_file_put(struct stg *s, const struct stg_file *f);
-/* Update last_access only (cheap; may be batched). */
+/*
+ * Register the n files of a freshly fetched page in one write transaction
+ * (all or nothing). Fields describing upstream (index, url, filename,
+ * expected_sha256, metadata_expected_sha256, size >= 0) replace the stored
+ * ones; for a key already stored, what storage learned since is kept when
+ * f[i] leaves it unset: sha256 and metadata_sha256 (unless f[i]'s expected
+ * digest now differs from them: then the stale digest is dropped so the file
+ * is fetched again), last_access (when 0), size (when < 0, or when the
+ * stored sha256 is kept). A stored record that does not decode is replaced.
+ * 0, IMX_EINVAL (a missing or bad key; nothing written), IMX_ETOOLARGE, or a
+ * stg_put error (nothing written).
+ */
+int stg_file_put_many(struct stg *s, const struct stg_file *f, size_t n);
+/*
+ * Update last_access only, read-modify-write in one write transaction.
+ * 0, IMX_ENOTFOUND, IMX_ECORRUPT, IMX_EINVAL, or a stg_put error.
+ */
 int stg_file_touch(struct stg *s, const char *key, int64_t now);
+/* Decode a STG_DB_FILES value (e.g. from stg_foreach). 0 or IMX_ECORRUPT. */
+int stg_file_decode(const void *v, size_t vlen, struct stg_file *out /* OUT */);
 
 /* ---- blobs ---- */
 
@@ -118,26 +178,78 @@ struct stg_blob_writer;
  * it grows (stg_blob_writer_path). Errors: IMX_EIO, IMX_ENOSPC.
  */
 int stg_blob_begin(struct stg *s, struct stg_blob_writer **out /* OUT */);
-/* Append bytes; hashes them as they go. IMX_EIO / IMX_ENOSPC. */
+/*
+ * Append all n bytes (partial writes and EINTR handled); hashes them as they
+ * go. IMX_EIO / IMX_ENOSPC; an error is sticky: later writes and the commit
+ * return it.
+ */
 int stg_blob_write(struct stg_blob_writer *w, const void *p, size_t n);
+/*
+ * Path of the temp file, borrowed, valid until commit/abort. Other threads may
+ * open it O_RDONLY to read bytes as they arrive (up to stg_blob_writer_size);
+ * an fd opened before the commit keeps reading the same file after it.
+ */
 const char *stg_blob_writer_path(const struct stg_blob_writer *w);
+/* Bytes written so far. */
 uint64_t stg_blob_writer_size(const struct stg_blob_writer *w);
 /*
- * Finish: compute sha256; if expected_sha256 is not NULL and differs, the temp
- * file is removed and IMX_EHASH returned. Otherwise fsync, rename to
- * blobs/ab/cd/<sha256> (an existing identical blob is kept), fsync the
- * directory, and write the hex digest to sha_out. The writer is freed in all
- * cases.
+ * Finish: compute sha256; if expected_sha256 is not NULL and differs
+ * (compared case-insensitively), the temp file is removed and IMX_EHASH
+ * returned. Otherwise fsync, rename to blobs/ab/cd/<sha256> (an existing
+ * identical blob is kept and the temp dropped), fsync the directory, and
+ * write the hex digest to sha_out. On any error the temp file is removed.
+ * The writer is freed in all cases. Errors: IMX_EHASH, IMX_EIO, IMX_ENOSPC,
+ * or the sticky stg_blob_write error.
  */
 int stg_blob_commit(struct stg_blob_writer *w, const char *expected_sha256,
                     char sha_out[65] /* OUT */);
 /* Remove the temp file and free the writer. NULL-safe. */
 void stg_blob_abort(struct stg_blob_writer *w);
-/* Open a stored blob read-only. 0 with *fd and *size, or IMX_ENOTFOUND. */
+/*
+ * sha256 arguments below must be 64 lowercase hex digits (they name files;
+ * anything else is refused, so no path can be smuggled in).
+ */
+/*
+ * Open a stored blob read-only (O_CLOEXEC; the caller closes *fd).
+ * 0 with *fd and *size, IMX_ENOTFOUND, IMX_EINVAL (not a sha256), IMX_EIO.
+ */
 int stg_blob_open(struct stg *s, const char *sha256, int *fd /* OUT */, uint64_t *size /* OUT */);
+/* False for a malformed sha256. */
 bool stg_blob_exists(struct stg *s, const char *sha256);
-/* Path of a blob (may not exist); caller frees. */
+/* Path of a blob (may not exist); caller frees. NULL when sha256 is malformed. */
 char *stg_blob_path(const struct stg *s, const char *sha256);
+/* 0, IMX_ENOTFOUND, IMX_EINVAL (not a sha256), IMX_EIO. */
 int stg_blob_remove(struct stg *s, const char *sha256);
+
+/* ---- operations ---- */
+
+struct stg_stats {
+    uint64_t pages;           /* records in STG_DB_PAGES */
+    uint64_t files;           /* records in STG_DB_FILES */
+    uint64_t rendered;        /* records in STG_DB_RENDERED */
+    uint64_t blobs;           /* files under blobs/ named by a sha256 */
+    uint64_t blob_bytes;      /* their total size */
+    uint64_t map_size;        /* LMDB map size in bytes */
+    uint64_t map_used;        /* bytes of the map in use (high-water mark) */
+    uint64_t readers_cleared; /* stale LMDB readers cleared since stg_open (incl. at open) */
+};
+
+/*
+ * Fill *out (record counts from one snapshot, then a walk of blobs/).
+ * 0, IMX_EIO.
+ */
+int stg_stat(struct stg *s, struct stg_stats *out /* OUT */);
+/*
+ * Write a compacted copy of the LMDB environment (mdb_env_copy2 with
+ * MDB_CP_COMPACT) as dest_path/data.mdb; dest_path is created if missing.
+ * Works on a read_only store too. 0, IMX_EEXIST (dest_path/data.mdb exists),
+ * IMX_EIO, IMX_ENOSPC.
+ */
+int stg_copy_compact(struct stg *s, const char *dest_path);
+/*
+ * Clear stale reader slots left by crashed processes (mdb_reader_check);
+ * worth calling now and then in a long-running server. 0 with *cleared, IMX_EIO.
+ */
+int stg_reader_check(struct stg *s, int *cleared /* OUT */);
 
 #endif

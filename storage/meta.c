@@ -1,0 +1,702 @@
+/*
+ * meta.c - the LMDB side of storage: environment, named databases, and the
+ * generic get/put/del/foreach (storage.h). The only file that includes
+ * <lmdb.h>, so every LMDB caveat is honoured here:
+ *
+ *  - MDB_NOTLS: a struct stg is shared by all server threads and read
+ *    transactions may start and end on different threads; reader slots then
+ *    belong to the transaction, not the thread.
+ *  - Transactions are short and local to one function: values are copied out
+ *    (or decoded, stg__view) before the transaction ends; nothing here blocks
+ *    on the network while a transaction is open.
+ *  - One writer at a time: LMDB serialises mdb_txn_begin(write) itself, so
+ *    concurrent stg_put calls just queue on its mutex.
+ *  - MDB_MAP_FULL aborts the transaction and becomes IMX_EMAPFULL; the store
+ *    stays readable and the server keeps serving what it has.
+ *  - Never after fork(): the env is opened by the process that uses it.
+ *  - Stale reader slots of crashed processes are cleared at open
+ *    (mdb_reader_check) and on demand (stg_reader_check).
+ *
+ * stg_open also creates the directory layout and takes the data_dir lock
+ * (read-write opens only) before blob.c empties tmp/.
+ */
+#include "compat.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <lmdb.h>
+#include <stdio.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "err.h"
+#include "log.h"
+#include "storage.h"
+#include "storage_int.h"
+#include "xalloc.h"
+
+#define STG_DEFAULT_MAP_SIZE (64ULL << 30)
+#define STG_MAX_READERS 512
+#define STG_MAP_FULL_LOG_EVERY 60 /* seconds */
+
+static const char *const db_names[STG_DB_COUNT_] = {
+    [STG_DB_PAGES] = "pages",
+    [STG_DB_FILES] = "files",
+    [STG_DB_RENDERED] = "rendered",
+    [STG_DB_META] = "meta",
+};
+
+static const char schema_key[] = "schema_version";
+
+/*
+ * Translate an LMDB result into an IMX_E* code, logging what the caller
+ * cannot know (the store path, LMDB's own message). `what` names the
+ * operation in the log line.
+ */
+static int map_err(struct stg *s, int mrc, const char *what)
+{
+    switch (mrc) {
+    case MDB_SUCCESS:
+        return 0;
+    case MDB_NOTFOUND:
+        return IMX_ENOTFOUND;
+    case MDB_MAP_FULL: {
+        /* One line a minute at most: when full, every write fails. */
+        long long now = (long long)time(NULL);
+        long long last = atomic_load(&s->map_full_logged_at);
+        if (now - last >= STG_MAP_FULL_LOG_EVERY &&
+            atomic_compare_exchange_strong(&s->map_full_logged_at, &last, now)) {
+            log_warnx("metadata store '%s' is full (map size %llu); serving from what is stored",
+                      s->lmdb_dir, (unsigned long long)s->map_size);
+        }
+        return IMX_EMAPFULL;
+    }
+    case MDB_BAD_VALSIZE:
+        return IMX_EINVAL;
+    case ENOSPC:
+    case EDQUOT:
+        log_warnx("%s in metadata store '%s' failed: %s", what, s->lmdb_dir, mdb_strerror(mrc));
+        return IMX_ENOSPC;
+    case MDB_CORRUPTED:
+    case MDB_PAGE_NOTFOUND:
+    case MDB_INVALID:
+    case MDB_VERSION_MISMATCH:
+        log_warnx("%s in metadata store '%s' failed: %s", what, s->lmdb_dir, mdb_strerror(mrc));
+        return IMX_ECORRUPT;
+    default:
+        log_warnx("%s in metadata store '%s' failed: %s", what, s->lmdb_dir, mdb_strerror(mrc));
+        return IMX_EIO;
+    }
+}
+
+static bool key_ok(size_t klen)
+{
+    return klen > 0 && klen <= STG_MAX_KEY;
+}
+
+static int txn_begin(struct stg *s, bool write, MDB_txn **out)
+{
+    MDB_txn *txn = NULL;
+    int mrc;
+
+    if (write && s->read_only) {
+        log_warnx("cannot write to metadata store '%s': opened read-only", s->lmdb_dir);
+        return IMX_EIO;
+    }
+    mrc = mdb_txn_begin(s->env, NULL, write ? 0 : MDB_RDONLY, &txn);
+    if (mrc != 0)
+        return map_err(s, mrc, "beginning a transaction");
+    *out = txn;
+    return 0;
+}
+
+static int txn_commit(struct stg *s, MDB_txn *txn)
+{
+    int mrc = mdb_txn_commit(txn); /* frees txn on success and on failure */
+    return map_err(s, mrc, "committing");
+}
+
+/* A successful write ends a "full" spell: the next MDB_MAP_FULL is logged at once. */
+static void note_write_ok(struct stg *s)
+{
+    if (atomic_load_explicit(&s->map_full_logged_at, memory_order_relaxed) != 0)
+        atomic_store(&s->map_full_logged_at, 0);
+}
+
+/* ---- open / close ---- */
+
+static int lock_data_dir(struct stg *s)
+{
+    char *path = xasprintf("%s/lock", s->data_dir);
+    int fd = -1;
+    int rc = 0;
+
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        log_warn("cannot open '%s'", path);
+        rc = IMX_EIO;
+        goto out;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        if (errno == EWOULDBLOCK)
+            log_warnx("data directory '%s' is in use by another read-write process", s->data_dir);
+        else
+            log_warn("cannot lock '%s'", path);
+        rc = IMX_EIO;
+        goto out;
+    }
+    s->lock_fd = fd;
+    fd = -1;
+out:
+    if (fd >= 0)
+        close(fd);
+    free(path);
+    return rc;
+}
+
+/* Parse the stored schema version; anything but a small decimal is corrupt. */
+static int check_schema(struct stg *s, const MDB_val *v)
+{
+    const char *p = v->mv_data;
+    unsigned long ver = 0;
+
+    if (v->mv_size == 0 || v->mv_size > 9)
+        goto bad;
+    for (size_t i = 0; i < v->mv_size; i++) {
+        if (p[i] < '0' || p[i] > '9')
+            goto bad;
+        ver = ver * 10 + (unsigned long)(p[i] - '0');
+    }
+    if (ver > STG_SCHEMA_VERSION) {
+        log_warnx("metadata store '%s' has schema version %lu, newer than this build's %d",
+                  s->lmdb_dir, ver, STG_SCHEMA_VERSION);
+        return IMX_ECORRUPT;
+    }
+    return 0;
+bad:
+    log_warnx("metadata store '%s' has an unreadable schema version record", s->lmdb_dir);
+    return IMX_ECORRUPT;
+}
+
+/* Open (creating when writable) every named database and the schema record. */
+static int open_dbs(struct stg *s)
+{
+    MDB_txn *txn = NULL;
+    MDB_val k = {sizeof(schema_key) - 1, (void *)schema_key};
+    MDB_val v;
+    char ver[16];
+    int mrc;
+    int rc;
+
+    rc = txn_begin(s, !s->read_only, &txn);
+    if (rc != 0)
+        goto out;
+    for (int i = 0; i < STG_DB_COUNT_; i++) {
+        mrc = mdb_dbi_open(txn, db_names[i], s->read_only ? 0 : MDB_CREATE, &s->dbi[i]);
+        if (mrc == MDB_NOTFOUND) {
+            log_warnx("metadata store '%s' has no '%s' database", s->lmdb_dir, db_names[i]);
+            rc = IMX_ECORRUPT;
+            goto out;
+        }
+        rc = map_err(s, mrc, "opening a database");
+        if (rc != 0)
+            goto out;
+    }
+    mrc = mdb_get(txn, s->dbi[STG_DB_META], &k, &v);
+    if (mrc == 0) {
+        rc = check_schema(s, &v);
+        if (rc != 0)
+            goto out;
+    } else if (mrc == MDB_NOTFOUND && !s->read_only) {
+        int n = snprintf(ver, sizeof(ver), "%d", STG_SCHEMA_VERSION);
+        v.mv_size = (size_t)n;
+        v.mv_data = ver;
+        rc = map_err(s, mdb_put(txn, s->dbi[STG_DB_META], &k, &v, 0), "writing the schema");
+        if (rc != 0)
+            goto out;
+    } else if (mrc != MDB_NOTFOUND) {
+        rc = map_err(s, mrc, "reading the schema");
+        goto out;
+    }
+    rc = txn_commit(s, txn);
+    txn = NULL;
+out:
+    if (txn != NULL)
+        mdb_txn_abort(txn);
+    return rc;
+}
+
+static int open_env(struct stg *s, const struct stg_opts *opts)
+{
+    unsigned flags = MDB_NOTLS;
+    int dead = 0;
+    int mrc;
+
+    mrc = mdb_env_create(&s->env);
+    if (mrc != 0) {
+        s->env = NULL;
+        return map_err(s, mrc, "creating the environment");
+    }
+    mrc = mdb_env_set_maxdbs(s->env, STG_DB_COUNT_ + 4);
+    if (mrc == 0)
+        mrc = mdb_env_set_maxreaders(s->env, STG_MAX_READERS);
+    /*
+     * A read-only opener without an explicit size takes the size stored in
+     * the file, so it never disagrees with the server that writes it.
+     */
+    if (mrc == 0 && (!opts->read_only || opts->map_size != 0)) {
+        uint64_t sz = opts->map_size ? opts->map_size : STG_DEFAULT_MAP_SIZE;
+        long pg = sysconf(_SC_PAGESIZE);
+        if (pg > 0)
+            sz = (sz + (uint64_t)pg - 1) / (uint64_t)pg * (uint64_t)pg;
+        mrc = mdb_env_set_mapsize(s->env, (size_t)sz);
+    }
+    if (mrc != 0)
+        return map_err(s, mrc, "configuring the environment");
+    if (opts->read_only)
+        flags |= MDB_RDONLY;
+    mrc = mdb_env_open(s->env, s->lmdb_dir, flags, 0644);
+    if (mrc == ENOENT)
+        return IMX_ENOTFOUND;
+    if (mrc != 0)
+        return map_err(s, mrc, "opening");
+    {
+        MDB_envinfo info;
+        if (mdb_env_info(s->env, &info) == 0)
+            s->map_size = info.me_mapsize;
+    }
+    mrc = mdb_reader_check(s->env, &dead);
+    if (mrc != 0)
+        return map_err(s, mrc, "clearing stale readers");
+    if (dead > 0) {
+        log_info("cleared %d stale reader(s) of metadata store '%s'", dead, s->lmdb_dir);
+        atomic_fetch_add(&s->readers_cleared, (unsigned long long)dead);
+    }
+    return 0;
+}
+
+int stg_open(const struct stg_opts *opts, struct stg **out)
+{
+    struct stg *s = NULL;
+    struct stat st;
+    int rc;
+
+    assert(opts != NULL && out != NULL);
+    if (opts->data_dir == NULL || opts->data_dir[0] == '\0')
+        return IMX_EINVAL;
+    s = xcalloc(1, sizeof(*s));
+    INIT_OBJ(s, STG_MAGIC);
+    s->read_only = opts->read_only;
+    s->lock_fd = -1;
+    s->data_dir = xstrdup(opts->data_dir);
+    s->lmdb_dir = xasprintf("%s/index.lmdb", s->data_dir);
+    s->blob_dir = xasprintf("%s/blobs", s->data_dir);
+    s->tmp_dir = xasprintf("%s/tmp", s->data_dir);
+    atomic_init(&s->map_full_logged_at, 0);
+    atomic_init(&s->readers_cleared, 0);
+
+    if (s->read_only) {
+        if (stat(s->lmdb_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+            rc = IMX_ENOTFOUND;
+            goto out;
+        }
+    } else {
+        rc = stg__mkdirs(s->lmdb_dir, 0755);
+        if (rc != 0)
+            goto out;
+        rc = lock_data_dir(s);
+        if (rc != 0)
+            goto out;
+    }
+    rc = stg__blob_dirs_init(s);
+    if (rc != 0)
+        goto out;
+    rc = open_env(s, opts);
+    if (rc != 0)
+        goto out;
+    rc = open_dbs(s);
+    if (rc != 0)
+        goto out;
+    *out = s;
+    s = NULL;
+out:
+    stg_close(s);
+    return rc;
+}
+
+void stg_close(struct stg *s)
+{
+    if (s == NULL)
+        return;
+    CHECK_OBJ(s, STG_MAGIC);
+    if (s->env != NULL)
+        mdb_env_close(s->env); /* also closes the dbi handles */
+    if (s->lock_fd >= 0)
+        close(s->lock_fd); /* releases the flock */
+    free(s->data_dir);
+    free(s->lmdb_dir);
+    free(s->blob_dir);
+    free(s->tmp_dir);
+    FINI_OBJ(s);
+    free(s);
+}
+
+const char *stg_data_dir(const struct stg *s)
+{
+    CHECK_OBJ(s, STG_MAGIC);
+    return s->data_dir;
+}
+
+/* ---- generic records ---- */
+
+int stg__view(struct stg *s, enum stg_db db, const void *key, size_t klen,
+              int (*fn)(void *ctx, const void *v, size_t vlen), void *ctx)
+{
+    MDB_txn *txn = NULL;
+    MDB_val k = {klen, (void *)key};
+    MDB_val v;
+    int rc;
+
+    CHECK_OBJ(s, STG_MAGIC);
+    assert(db >= 0 && db < STG_DB_COUNT_);
+    if (!key_ok(klen))
+        return IMX_EINVAL;
+    rc = txn_begin(s, false, &txn);
+    if (rc != 0)
+        goto out;
+    rc = map_err(s, mdb_get(txn, s->dbi[db], &k, &v), "reading");
+    if (rc != 0)
+        goto out;
+    rc = fn(ctx, v.mv_data, v.mv_size);
+out:
+    if (txn != NULL)
+        mdb_txn_abort(txn);
+    return rc;
+}
+
+static int copy_out(void *ctx, const void *v, size_t vlen)
+{
+    struct buf *out = ctx;
+
+    if (vlen > out->max)
+        return IMX_ETOOLARGE;
+    return buf_append(out, v, vlen);
+}
+
+int stg_get(struct stg *s, enum stg_db db, const void *key, size_t klen, struct buf *out)
+{
+    int rc;
+
+    assert(out != NULL);
+    buf_reset(out);
+    rc = stg__view(s, db, key, klen, copy_out, out);
+    if (rc != 0)
+        buf_reset(out);
+    return rc;
+}
+
+int stg_put(struct stg *s, enum stg_db db, const void *key, size_t klen, const void *val,
+            size_t vlen)
+{
+    MDB_txn *txn = NULL;
+    MDB_val k = {klen, (void *)key};
+    MDB_val v = {vlen, (void *)val};
+    int rc;
+
+    CHECK_OBJ(s, STG_MAGIC);
+    assert(db >= 0 && db < STG_DB_COUNT_);
+    assert(val != NULL || vlen == 0);
+    if (!key_ok(klen))
+        return IMX_EINVAL;
+    if (val == NULL)
+        v.mv_data = (void *)"";
+    rc = txn_begin(s, true, &txn);
+    if (rc != 0)
+        goto out;
+    rc = map_err(s, mdb_put(txn, s->dbi[db], &k, &v, 0), "writing");
+    if (rc != 0)
+        goto out;
+    rc = txn_commit(s, txn);
+    txn = NULL;
+    if (rc == 0)
+        note_write_ok(s);
+out:
+    if (txn != NULL)
+        mdb_txn_abort(txn);
+    return rc;
+}
+
+int stg__update(struct stg *s, enum stg_db db, const void *key, size_t klen,
+                int (*fn)(void *ctx, const void *v, size_t vlen, struct buf *out), void *ctx)
+{
+    MDB_txn *txn = NULL;
+    MDB_val k = {klen, (void *)key};
+    MDB_val v;
+    struct buf nv;
+    int rc;
+
+    CHECK_OBJ(s, STG_MAGIC);
+    assert(db >= 0 && db < STG_DB_COUNT_);
+    buf_init(&nv, BUF_NOMAX);
+    if (!key_ok(klen)) {
+        rc = IMX_EINVAL;
+        goto out;
+    }
+    rc = txn_begin(s, true, &txn);
+    if (rc != 0)
+        goto out;
+    rc = map_err(s, mdb_get(txn, s->dbi[db], &k, &v), "reading");
+    if (rc != 0)
+        goto out;
+    rc = fn(ctx, v.mv_data, v.mv_size, &nv);
+    if (rc != 0)
+        goto out;
+    v.mv_size = nv.len;
+    v.mv_data = nv.p != NULL ? nv.p : (void *)"";
+    rc = map_err(s, mdb_put(txn, s->dbi[db], &k, &v, 0), "writing");
+    if (rc != 0)
+        goto out;
+    rc = txn_commit(s, txn);
+    txn = NULL;
+    if (rc == 0)
+        note_write_ok(s);
+out:
+    if (txn != NULL)
+        mdb_txn_abort(txn);
+    buf_release(&nv);
+    return rc;
+}
+
+int stg__put_many(struct stg *s, enum stg_db db, size_t n,
+                  int (*key_fn)(void *ctx, size_t i, const void **k, size_t *klen),
+                  int (*val_fn)(void *ctx, size_t i, const void *v, size_t vlen,
+                                struct buf *out),
+                  void *ctx)
+{
+    MDB_txn *txn = NULL;
+    MDB_val k, v;
+    struct buf nv;
+    int mrc;
+    int rc;
+
+    CHECK_OBJ(s, STG_MAGIC);
+    assert(db >= 0 && db < STG_DB_COUNT_);
+    buf_init(&nv, BUF_NOMAX);
+    if (n == 0) {
+        rc = 0;
+        goto out;
+    }
+    rc = txn_begin(s, true, &txn);
+    if (rc != 0)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        const void *kp = NULL;
+        size_t klen = 0;
+
+        rc = key_fn(ctx, i, &kp, &klen);
+        if (rc == 0 && !key_ok(klen))
+            rc = IMX_EINVAL;
+        if (rc != 0)
+            goto out;
+        k.mv_size = klen;
+        k.mv_data = (void *)kp;
+        mrc = mdb_get(txn, s->dbi[db], &k, &v);
+        if (mrc == MDB_NOTFOUND) {
+            v.mv_size = 0;
+            v.mv_data = NULL;
+        } else if (mrc != 0) {
+            rc = map_err(s, mrc, "reading");
+            goto out;
+        }
+        buf_reset(&nv);
+        rc = val_fn(ctx, i, v.mv_data, v.mv_size, &nv);
+        if (rc != 0)
+            goto out;
+        v.mv_size = nv.len;
+        v.mv_data = nv.p != NULL ? nv.p : (void *)"";
+        rc = map_err(s, mdb_put(txn, s->dbi[db], &k, &v, 0), "writing");
+        if (rc != 0)
+            goto out;
+    }
+    rc = txn_commit(s, txn);
+    txn = NULL;
+    if (rc == 0)
+        note_write_ok(s);
+out:
+    if (txn != NULL)
+        mdb_txn_abort(txn);
+    buf_release(&nv);
+    return rc;
+}
+
+int stg_del(struct stg *s, enum stg_db db, const void *key, size_t klen)
+{
+    MDB_txn *txn = NULL;
+    MDB_val k = {klen, (void *)key};
+    int rc;
+
+    CHECK_OBJ(s, STG_MAGIC);
+    assert(db >= 0 && db < STG_DB_COUNT_);
+    if (!key_ok(klen))
+        return IMX_EINVAL;
+    rc = txn_begin(s, true, &txn);
+    if (rc != 0)
+        goto out;
+    rc = map_err(s, mdb_del(txn, s->dbi[db], &k, NULL), "deleting");
+    if (rc != 0)
+        goto out;
+    rc = txn_commit(s, txn);
+    txn = NULL;
+out:
+    if (txn != NULL)
+        mdb_txn_abort(txn);
+    return rc;
+}
+
+int stg_foreach(struct stg *s, enum stg_db db, const void *prefix, size_t plen,
+                int (*fn)(void *ctx, const void *k, size_t klen, const void *v, size_t vlen),
+                void *ctx)
+{
+    MDB_txn *txn = NULL;
+    MDB_cursor *cur = NULL;
+    MDB_val k, v;
+    int mrc;
+    int rc;
+
+    CHECK_OBJ(s, STG_MAGIC);
+    assert(db >= 0 && db < STG_DB_COUNT_);
+    assert(fn != NULL && (prefix != NULL || plen == 0));
+    if (plen > STG_MAX_KEY)
+        return 0; /* no key can start with it */
+    rc = txn_begin(s, false, &txn);
+    if (rc != 0)
+        goto out;
+    rc = map_err(s, mdb_cursor_open(txn, s->dbi[db], &cur), "opening a cursor");
+    if (rc != 0)
+        goto out;
+    if (plen > 0) {
+        k.mv_size = plen;
+        k.mv_data = (void *)prefix;
+        mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    } else {
+        mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    }
+    while (mrc == 0) {
+        if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0)
+            break; /* keys are sorted: past the prefix */
+        rc = fn(ctx, k.mv_data, k.mv_size, v.mv_data, v.mv_size);
+        if (rc != 0)
+            goto out;
+        mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    if (mrc != MDB_NOTFOUND && mrc != 0)
+        rc = map_err(s, mrc, "iterating");
+out:
+    if (cur != NULL)
+        mdb_cursor_close(cur);
+    if (txn != NULL)
+        mdb_txn_abort(txn);
+    return rc;
+}
+
+/* ---- operations ---- */
+
+int stg_stat(struct stg *s, struct stg_stats *out)
+{
+    struct stg_stats st;
+    MDB_txn *txn = NULL;
+    MDB_stat ms;
+    MDB_envinfo info;
+    uint64_t *const counts[STG_DB_COUNT_] = {
+        [STG_DB_PAGES] = &st.pages,
+        [STG_DB_FILES] = &st.files,
+        [STG_DB_RENDERED] = &st.rendered,
+        [STG_DB_META] = NULL,
+    };
+    int rc;
+
+    CHECK_OBJ(s, STG_MAGIC);
+    assert(out != NULL);
+    memset(&st, 0, sizeof(st));
+    rc = txn_begin(s, false, &txn);
+    if (rc != 0)
+        goto out;
+    for (int i = 0; i < STG_DB_COUNT_; i++) {
+        if (counts[i] == NULL)
+            continue;
+        rc = map_err(s, mdb_stat(txn, s->dbi[i], &ms), "reading statistics");
+        if (rc != 0)
+            goto out;
+        *counts[i] = ms.ms_entries;
+    }
+    rc = map_err(s, mdb_env_info(s->env, &info), "reading statistics");
+    if (rc == 0)
+        rc = map_err(s, mdb_env_stat(s->env, &ms), "reading statistics");
+    if (rc != 0)
+        goto out;
+    st.map_size = info.me_mapsize;
+    st.map_used = ((uint64_t)info.me_last_pgno + 1) * ms.ms_psize;
+    mdb_txn_abort(txn);
+    txn = NULL;
+    st.readers_cleared = atomic_load(&s->readers_cleared);
+    rc = stg__blob_walk(s, &st.blobs, &st.blob_bytes);
+    if (rc != 0)
+        goto out;
+    *out = st;
+out:
+    if (txn != NULL)
+        mdb_txn_abort(txn);
+    return rc;
+}
+
+int stg_copy_compact(struct stg *s, const char *dest_path)
+{
+    char *data = NULL;
+    struct stat st;
+    int mrc;
+    int rc;
+
+    CHECK_OBJ(s, STG_MAGIC);
+    assert(dest_path != NULL);
+    rc = stg__mkdirs(dest_path, 0755);
+    if (rc != 0)
+        goto out;
+    data = xasprintf("%s/data.mdb", dest_path);
+    if (lstat(data, &st) == 0) {
+        log_warnx("cannot copy metadata store '%s' to '%s': it already exists", s->lmdb_dir,
+                  data);
+        rc = IMX_EEXIST;
+        goto out;
+    }
+    mrc = mdb_env_copy2(s->env, dest_path, MDB_CP_COMPACT);
+    if (mrc == EEXIST) {
+        rc = IMX_EEXIST;
+    } else if (mrc != 0) {
+        log_warnx("cannot copy metadata store '%s' to '%s': %s", s->lmdb_dir, dest_path,
+                  mdb_strerror(mrc));
+        rc = (mrc == ENOSPC || mrc == EDQUOT) ? IMX_ENOSPC : IMX_EIO;
+    }
+out:
+    free(data);
+    return rc;
+}
+
+int stg_reader_check(struct stg *s, int *cleared)
+{
+    int dead = 0;
+    int rc;
+
+    CHECK_OBJ(s, STG_MAGIC);
+    assert(cleared != NULL);
+    rc = map_err(s, mdb_reader_check(s->env, &dead), "clearing stale readers");
+    if (rc != 0)
+        return rc;
+    if (dead > 0) {
+        log_info("cleared %d stale reader(s) of metadata store '%s'", dead, s->lmdb_dir);
+        atomic_fetch_add(&s->readers_cleared, (unsigned long long)dead);
+    }
+    *cleared = dead;
+    return 0;
+}

@@ -1,0 +1,87 @@
+/*
+ * storage_int.h - private to the storage/ sources: the struct stg layout and the
+ * helpers meta.c, blob.c and codec.c share (stg__ prefix, habit 1).
+ *
+ * LMDB types appear only as incomplete structs here so that meta.c stays the
+ * one file that includes <lmdb.h>.
+ */
+#ifndef IMX_STORAGE_INT_H
+#define IMX_STORAGE_INT_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "storage.h"
+
+#define STG_MAGIC 0x5e0a6e01u
+#define STG_BLOB_WRITER_MAGIC 0x5e0b10b1u
+
+struct MDB_env;
+
+struct stg {
+    unsigned magic;
+    bool read_only;
+    char *data_dir; /* as given */
+    char *lmdb_dir; /* data_dir/index.lmdb */
+    char *blob_dir; /* data_dir/blobs */
+    char *tmp_dir;  /* data_dir/tmp */
+    int lock_fd;    /* flock()ed data_dir/lock, -1 when read_only */
+    struct MDB_env *env;
+    unsigned int dbi[STG_DB_COUNT_];
+    uint64_t map_size;
+    atomic_llong map_full_logged_at; /* unix seconds of the last "is full" line */
+    atomic_ullong readers_cleared;
+};
+
+/* ---- blob.c ---- */
+
+/* mkdir -p with mode; 0, IMX_EINVAL (empty path), IMX_EIO / IMX_ENOSPC (logged). */
+int stg__mkdirs(const char *path, unsigned mode);
+/*
+ * Create blobs/ and tmp/ (unless read_only) and empty tmp/ (unless
+ * read_only). 0, IMX_EIO, IMX_ENOSPC.
+ */
+int stg__blob_dirs_init(struct stg *s);
+/* Count the blobs under blobs/ and their bytes. 0 or IMX_EIO. */
+int stg__blob_walk(struct stg *s, uint64_t *count /* OUT */, uint64_t *bytes /* OUT */);
+
+/* ---- meta.c ---- */
+
+/*
+ * Look key up in a read transaction and call fn with the value in LMDB's map
+ * (valid only during the call: fn copies what it keeps). Returns fn's result,
+ * IMX_ENOTFOUND, IMX_EINVAL (key), IMX_EIO.
+ */
+int stg__view(struct stg *s, enum stg_db db, const void *key, size_t klen,
+              int (*fn)(void *ctx, const void *v, size_t vlen), void *ctx);
+/*
+ * Read-modify-write in one write transaction: fn gets the current value and
+ * appends the replacement to out (an empty buf without cap); a nonzero
+ * result aborts and is returned. IMX_ENOTFOUND when key is absent, plus the
+ * stg_put errors.
+ */
+int stg__update(struct stg *s, enum stg_db db, const void *key, size_t klen,
+                int (*fn)(void *ctx, const void *v, size_t vlen, struct buf *out), void *ctx);
+
+/*
+ * Write n records in one write transaction (all or nothing). For record i,
+ * key_fn gives its key (borrowed until the next call) and val_fn gets the
+ * current value (NULL, 0 when absent) and appends the new one to out (an
+ * empty buf without cap). A nonzero callback result aborts and is returned.
+ * 0, IMX_EINVAL (key), plus the stg_put errors.
+ */
+int stg__put_many(struct stg *s, enum stg_db db, size_t n,
+                  int (*key_fn)(void *ctx, size_t i, const void **k, size_t *klen),
+                  int (*val_fn)(void *ctx, size_t i, const void *v, size_t vlen,
+                                struct buf *out),
+                  void *ctx);
+
+/* ---- codec.c ---- */
+
+/* Encodings: version byte first. Append to out; 0, IMX_EINVAL, IMX_ETOOLARGE. */
+int stg__page_encode(const struct stg_page *p, struct buf *out);
+int stg__file_encode(const struct stg_file *f, struct buf *out);
+
+#endif
