@@ -674,11 +674,12 @@ out:
     return rc;
 }
 
-/* Collect finished transfers. */
-static void upstream_reap(struct upstream *u)
+/* Collect finished transfers; returns how many. */
+static unsigned upstream_reap(struct upstream *u)
 {
     CURLMsg *msg;
     int left = 0;
+    unsigned n = 0;
 
     while ((msg = curl_multi_info_read(u->multi, &left)) != NULL) {
         struct upstream_job *job = NULL;
@@ -693,7 +694,9 @@ static void upstream_reap(struct upstream *u)
         curl_multi_remove_handle(u->multi, job->easy);
         upstream_job_unlink(u, job);
         upstream_job_done(u, job, rc);
+        n++;
     }
+    return n;
 }
 
 /* Fail every queued and active job with IMX_ECANCELED (shutdown). */
@@ -758,7 +761,9 @@ static void *upstream_thread(void *arg)
             upstream_job_start(u, job);
         }
         curl_multi_perform(u->multi, &running);
-        upstream_reap(u);
+        /* A finished transfer frees a slot: start queued jobs before sleeping. */
+        if (upstream_reap(u) > 0)
+            continue;
         /* Returns early on socket activity, a timer, or curl_multi_wakeup. */
         curl_multi_poll(u->multi, NULL, 0, 1000, NULL);
     }

@@ -28,27 +28,37 @@ static pid_t srv_pid = -1;
 static int srv_port;
 static struct upstream *up;
 
-static void srv_start(void)
+/* Start upstream_server.py with extra arguments (NULL-terminated list, may be empty). */
+static pid_t srv_spawn(const char *const *extra, int *port /* OUT */)
 {
     const char *src = getenv("IMX_SOURCE_DIR");
     const char *py = getenv("PYTHON");
     char script[4096];
     char line[32];
+    const char *argv[16];
+    size_t argc = 0;
     int fds[2];
+    pid_t pid;
     FILE *f;
 
     cr_assert(src != NULL, "IMX_SOURCE_DIR not set (run through ctest)");
     if (py == NULL)
         py = "python3";
     snprintf(script, sizeof(script), "%s/tests/unit/resolver/upstream_server.py", src);
+    argv[argc++] = py;
+    argv[argc++] = "-u";
+    argv[argc++] = script;
+    for (; extra != NULL && *extra != NULL && argc + 1 < ARRAY_SIZE(argv); extra++)
+        argv[argc++] = *extra;
+    argv[argc] = NULL;
     cr_assert(pipe(fds) == 0);
-    srv_pid = fork();
-    cr_assert(srv_pid >= 0);
-    if (srv_pid == 0) {
+    pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
         dup2(fds[1], 1);
         close(fds[0]);
         close(fds[1]);
-        execlp(py, py, "-u", script, (char *)NULL);
+        execvp(py, (char *const *)argv);
         _exit(127);
     }
     close(fds[1]);
@@ -56,17 +66,28 @@ static void srv_start(void)
     cr_assert(f != NULL);
     cr_assert(fgets(line, sizeof(line), f) != NULL, "test server did not start");
     fclose(f);
-    srv_port = (int)strtol(line, NULL, 10);
-    cr_assert(srv_port > 0);
+    *port = (int)strtol(line, NULL, 10);
+    cr_assert(*port > 0);
+    return pid;
+}
+
+static void srv_kill(pid_t pid)
+{
+    if (pid > 0) {
+        kill(pid, SIGTERM);
+        waitpid(pid, NULL, 0);
+    }
+}
+
+static void srv_start(void)
+{
+    srv_pid = srv_spawn(NULL, &srv_port);
 }
 
 static void srv_stop(void)
 {
-    if (srv_pid > 0) {
-        kill(srv_pid, SIGTERM);
-        waitpid(srv_pid, NULL, 0);
-        srv_pid = -1;
-    }
+    srv_kill(srv_pid);
+    srv_pid = -1;
 }
 
 static struct upstream *client(unsigned low_speed, unsigned max_transfers, bool offline)
@@ -504,9 +525,14 @@ Test(upstream, c_concurrent_8_threads)
 
 Test(upstream, c_concurrent_capped)
 {
+    double t0;
+
     upstream_free(up);
     up = client(5, 2, false);
+    t0 = now_s();
     run_workers(8, 10);
+    /* A freed slot starts the next queued job at once (not at the next poll tick). */
+    cr_assert_lt(now_s() - t0, 0.8);
     cr_assert_leq(server_count("connections"), 2);
 }
 
@@ -715,6 +741,62 @@ Test(upstream, d_credentials_never_leak)
     cr_assert(strstr(r.effective_url, "s3cr3t") == NULL, "%s", r.effective_url);
     upstream_response_release(&r);
     free(url);
+}
+
+Test(upstream, d_tls_verification)
+{
+    char dir[] = "/tmp/imx-upstream-tls-XXXXXX";
+    char cmd[1024];
+    char cert[128];
+    char key[128];
+    char *url;
+    const char *extra[4];
+    struct upstream_request q;
+    struct upstream_response r;
+    pid_t pid;
+    int port = 0;
+
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(cert, sizeof(cert), "%s/cert.pem", dir);
+    snprintf(key, sizeof(key), "%s/key.pem", dir);
+    snprintf(cmd, sizeof(cmd),
+             "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 "
+             "-addext subjectAltName=IP:127.0.0.1 -keyout %s -out %s >/dev/null 2>&1",
+             key, cert);
+    if (system(cmd) != 0)
+        cr_skip_test("openssl cannot make a test certificate");
+    extra[0] = "--tls";
+    extra[1] = cert;
+    extra[2] = key;
+    extra[3] = NULL;
+    pid = srv_spawn(extra, &port);
+    url = xasprintf("https://127.0.0.1:%d/page", port);
+
+    /* Verified by default against the system CAs: a self-signed server fails. */
+    q = req_for(url);
+    cr_assert_eq(upstream_fetch(up, &q, &r), IMX_EUPSTREAM);
+    cr_assert_str_eq(r.error, "upstream '127.0.0.1': tls certificate verification failed");
+    upstream_response_release(&r);
+
+    /* The per-request CA file makes it trusted. */
+    q.ca_file = cert;
+    cr_assert_eq(upstream_fetch(up, &q, &r), 0, "%s", r.error);
+    cr_assert_eq(r.status, 200);
+    cr_assert_str_eq(buf_cstr(&r.body), PAGE);
+    upstream_response_release(&r);
+
+    /* Verification off only when asked. */
+    q = req_for(url);
+    q.tls_verify = false;
+    cr_assert_eq(upstream_fetch(up, &q, &r), 0, "%s", r.error);
+    cr_assert_eq(r.status, 200);
+    upstream_response_release(&r);
+
+    srv_kill(pid);
+    free(url);
+    unlink(cert);
+    unlink(key);
+    rmdir(dir);
 }
 
 /* ---------------------------------------------------------------------- */

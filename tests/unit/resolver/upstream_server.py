@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Scripted HTTP/1.1 server for tests/unit/resolver/upstream.c (stdlib only).
 
-Listens on 127.0.0.1 (port 0 unless given), prints the port on one line of
+Usage: upstream_server.py [--tls CERT KEY] [PORT]
+
+Listens on 127.0.0.1 (port 0 unless given; HTTPS with --tls), prints the port on one line of
 stdout, then serves until killed. Every request except /_count is counted;
 GET /_count answers {"requests": N, "connections": M}.
 
@@ -25,6 +27,7 @@ Paths:
 """
 import gzip
 import json
+import ssl
 import sys
 import threading
 import time
@@ -40,6 +43,7 @@ counts = {"requests": 0, "connections": 0}
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body are separate writes
 
     def setup(self):
         super().setup()
@@ -178,13 +182,22 @@ class Server(ThreadingHTTPServer):
 
     def handle_error(self, request, client_address):
         # Clients that give up (timeouts, caps) are part of the script.
-        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError, ssl.SSLError)):
             super().handle_error(request, client_address)
 
 
 def main():
-    port = int(sys.argv[1]) if len(sys.argv) > 1 else 0
+    args = sys.argv[1:]
+    tls = None
+    if args[:1] == ["--tls"]:
+        tls, args = args[1:3], args[3:]
+    port = int(args[0]) if args else 0
     srv = Server(("127.0.0.1", port), Handler)
+    if tls:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(tls[0], tls[1])
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True,
+                                     do_handshake_on_connect=False)
     print(srv.server_address[1], flush=True)
     try:
         srv.serve_forever()
