@@ -32,7 +32,8 @@ struct config_server {
     char *listen_host;          /* "127.0.0.1", "::1", "0.0.0.0" (brackets removed) */
     uint16_t listen_port;       /* default 3144 */
     char *data_dir;             /* default "./indexmux-data" */
-    char *default_view;         /* default "default"; must name a [virtual.*] */
+    char *default_view;         /* default "default"; must name a [virtual.*]; NULL when not
+                                   set and no view "default" exists (/simple/ is then 404) */
     bool offline;               /* default false */
     uint64_t max_cache_size;    /* bytes; default 200 GiB; "200GiB", "10MB", or an integer */
     char *public_url;           /* NULL unless set; no trailing slash */
@@ -117,6 +118,33 @@ int config_load_default(const struct config_opts *opts, struct config *out /* OU
 const char *config_default_text(void);
 void config_release(struct config *cfg); /* NULL-safe; cfg may be reused after */
 
+/*
+ * The three load functions:
+ *   IMX_ECONFIG  the text is not TOML (one `file:line:col: message` line) or
+ *                fails validation (one line per problem, all collected)
+ *   IMX_EIO      (config_load_file) the file cannot be read
+ * `err` receives the lines (may be NULL). On success *out is filled and
+ * must be released with config_release; on failure it is untouched.
+ * config_load_default never reports warnings and never fails unless the
+ * embedded text is broken (a bug, caught by the tests).
+ */
+
+/*
+ * Parse a listen address "ADDR:PORT", "[V6ADDR]:PORT" or "HOSTNAME:PORT"
+ * (port 0-65535) as used by server.listen and `--listen`. On success *host
+ * is a fresh string without brackets (caller frees). Returns 0 or
+ * IMX_EINVAL; out-params are written only on success.
+ */
+int config_parse_listen(const char *s, char **host /* OUT */, uint16_t *port /* OUT */);
+/*
+ * Parse a size: a plain number of bytes, or a number with a unit B, KB, MB,
+ * GB, TB (powers of 1000) or KiB, MiB, GiB, TiB (powers of 1024); the unit
+ * is case-insensitive and may follow a space. Returns 0, IMX_EINVAL, or
+ * IMX_ETOOLARGE when the result exceeds UINT64_MAX.
+ */
+int config_parse_size(const char *s, uint64_t *out /* OUT */);
+
+/* Lookups; NULL when absent. Borrowed from cfg. */
 const struct config_view *config_find_view(const struct config *cfg, const char *name);
 const struct config_index *config_find_index(const struct config *cfg, const char *name);
 /* The pin for a normalized project name in a view, or NULL. */
