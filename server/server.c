@@ -1,0 +1,517 @@
+/*
+ * server.c - the libmicrohttpd daemon and request dispatch.
+ *
+ * Threading model
+ * ---------------
+ * MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION: one
+ * MHD thread accepts; every connection then gets its own thread, which
+ * runs our access handler, the route hook, and the response's reader. A
+ * handler may therefore block (an upstream fetch, a file still being
+ * downloaded by another request) without stalling anyone else, and we
+ * never need MHD_suspend_connection (STYLE.md 4.4: no suspend, so no
+ * resume paths to get wrong; reader callbacks block instead of returning 0).
+ * The cost is one thread per open connection, bounded by
+ * MHD_OPTION_CONNECTION_LIMIT (max_connections) with an explicit stack size
+ * (MHD_OPTION_THREAD_STACK_SIZE), and idle connections are closed after
+ * MHD_OPTION_CONNECTION_TIMEOUT (client_timeout) so slow clients cannot
+ * hold threads forever. MHD_OPTION_CONNECTION_MEMORY_LIMIT caps the request
+ * line plus headers; MHD answers oversized ones with 414/431 itself.
+ * MHD_USE_AUTO picks poll() over select() (no FD_SETSIZE limit).
+ *
+ * Shared state: struct srv is read-only after srv_new (opts, cfg); each
+ * request's struct srv_conn belongs to its connection thread. Nothing else
+ * is shared, so there are no locks here.
+ *
+ * Per-request lifecycle (struct srv_conn):
+ *   uri_cb        MHD has the request line: allocate, keep the raw URI
+ *   access_cb #1  headers complete: dispatch and queue exactly one response
+ *   access_cb #n  (only if the client sends a body anyway) discard it
+ *   done_cb       request finished or aborted: free
+ *
+ * Shutdown: srv_free -> MHD_stop_daemon closes the listening socket and
+ * joins every connection thread, so it returns only once every in-flight
+ * handler and reader has returned.
+ *
+ * SIGPIPE: MHD sends with MSG_NOSIGNAL, but sendfile(2) can still raise
+ * SIGPIPE when a client goes away; main() must ignore SIGPIPE.
+ */
+#include "compat.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <strings.h>
+#include <sys/socket.h>
+
+#include "config.h"
+#include "err.h"
+#include "log.h"
+#include "server.h"
+#include "server_int.h"
+#include "xalloc.h"
+
+#define SRV_MAGIC 0x5e77e4a1u
+#define CONN_MAGIC 0xc0aa5e11u
+#define REQ_MAGIC 0x7e9e5700u
+
+#define DEFAULT_MAX_CONNECTIONS 1024
+#define DEFAULT_CLIENT_TIMEOUT 60
+#define DEFAULT_CONN_MEMORY (64 * 1024)
+#define DEFAULT_STACK (512 * 1024)
+#define NOT_FOUND_PATH_MAX 256
+#define HOST_MAX 255
+
+struct srv {
+    unsigned magic;
+    struct MHD_Daemon *daemon;
+    struct srv_opts opts;
+    char *listen_host; /* owned copy */
+    bool v6;
+    uint16_t port;
+};
+
+struct qpair {
+    char *key;
+    char *value;
+};
+
+struct srv_conn {
+    unsigned magic;
+    struct srv *srv;
+    struct MHD_Connection *mhd;
+    struct srv_request req;
+    char *raw_url;
+    char *raw_path;
+    char *path;
+    bool queued;
+    bool query_parsed;
+    struct qpair *query; /* decoded, parsed on first srv_request_query */
+    size_t nquery;
+    size_t query_cap;
+};
+
+void srv_opts_from_config(struct srv_opts *opts, const struct config *cfg)
+{
+    assert(opts != NULL && cfg != NULL);
+    opts->listen_host = cfg->server.listen_host;
+    opts->listen_port = cfg->server.listen_port;
+    opts->max_connections = cfg->server.max_connections;
+    opts->client_timeout = cfg->server.client_timeout;
+    opts->cfg = cfg;
+}
+
+/* ---- request helpers ---- */
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Decode %HH (malformed escapes are kept verbatim); '+' stays '+'. */
+static char *pct_decode(const char *s, size_t n)
+{
+    char *out = xmalloc(n + 1);
+    size_t o = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        int hi;
+        int lo;
+
+        if (s[i] == '%' && i + 2 < n) {
+            hi = hexval(s[i + 1]);
+            lo = hexval(s[i + 2]);
+            if (hi >= 0 && lo >= 0) {
+                out[o++] = (char)(hi * 16 + lo);
+                i += 2;
+                continue;
+            }
+        }
+        out[o++] = s[i];
+    }
+    out[o] = '\0';
+    return out;
+}
+
+const char *srv_request_header(const struct srv_request *req, const char *name)
+{
+    CHECK_OBJ(req, REQ_MAGIC);
+    CHECK_OBJ(req->conn, CONN_MAGIC);
+    return MHD_lookup_connection_value(req->conn->mhd, MHD_HEADER_KIND, name);
+}
+
+static void parse_query(struct srv_conn *c)
+{
+    const char *q = strchr(c->raw_url, '?');
+
+    c->query_parsed = true;
+    if (!q)
+        return;
+    q++;
+    while (*q) {
+        size_t n = strcspn(q, "&");
+        const char *eq = memchr(q, '=', n);
+        size_t klen = eq ? (size_t)(eq - q) : n;
+
+        if (n > 0) {
+            struct qpair *qp;
+
+            c->query = xgrow(c->query, &c->query_cap, c->nquery + 1, sizeof(*c->query));
+            qp = &c->query[c->nquery++];
+            qp->key = pct_decode(q, klen);
+            qp->value = eq ? pct_decode(eq + 1, n - klen - 1) : xstrdup("");
+        }
+        q += n;
+        if (*q == '&')
+            q++;
+    }
+}
+
+const char *srv_request_query(const struct srv_request *req, const char *key)
+{
+    struct srv_conn *c;
+
+    CHECK_OBJ(req, REQ_MAGIC);
+    c = req->conn;
+    CHECK_OBJ(c, CONN_MAGIC);
+    if (!c->query_parsed)
+        parse_query(c);
+    for (size_t i = 0; i < c->nquery; i++) {
+        if (strcmp(c->query[i].key, key) == 0)
+            return c->query[i].value;
+    }
+    return NULL;
+}
+
+/* ---- MHD callbacks ---- */
+
+__attribute__((format(printf, 2, 0))) static void mhd_logger(void *cls, const char *fmt,
+                                                             va_list ap)
+{
+    char line[512];
+    size_t n;
+
+    UNUSED(cls);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    n = strlen(line);
+    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        line[--n] = '\0';
+    log_warnx("http: %s", line);
+}
+
+static void *uri_cb(void *cls, const char *uri, struct MHD_Connection *mhd)
+{
+    struct srv_conn *c = xcalloc(1, sizeof(*c));
+    const char *p = uri;
+    size_t plen;
+
+    INIT_OBJ(c, CONN_MAGIC);
+    c->srv = cls;
+    c->mhd = mhd;
+    c->raw_url = xstrdup(uri);
+    /* absolute-form (RFC 9112 3.2.2): keep only the path and query */
+    if (strncasecmp(p, "http://", 7) == 0 || strncasecmp(p, "https://", 8) == 0) {
+        p = strstr(p, "://") + 3;
+        p += strcspn(p, "/?");
+    }
+    plen = strcspn(p, "?");
+    c->raw_path = plen > 0 ? xstrndup(p, plen) : xstrdup("/");
+    c->path = pct_decode(c->raw_path, strlen(c->raw_path));
+    INIT_OBJ(&c->req, REQ_MAGIC);
+    c->req.raw_url = c->raw_url;
+    c->req.raw_path = c->raw_path;
+    c->req.path = c->path;
+    c->req.conn = c;
+    return c;
+}
+
+static void conn_free(struct srv_conn *c)
+{
+    if (!c)
+        return;
+    CHECK_OBJ(c, CONN_MAGIC);
+    for (size_t i = 0; i < c->nquery; i++) {
+        free(c->query[i].key);
+        free(c->query[i].value);
+    }
+    free(c->query);
+    free(c->raw_url);
+    free(c->raw_path);
+    free(c->path);
+    FINI_OBJ(&c->req);
+    FINI_OBJ(c);
+    free(c);
+}
+
+static void done_cb(void *cls, struct MHD_Connection *mhd, void **req_cls,
+                    enum MHD_RequestTerminationCode toe)
+{
+    UNUSED(cls);
+    UNUSED(mhd);
+    UNUSED(toe);
+    conn_free(*req_cls);
+    *req_cls = NULL;
+}
+
+/* Host header characters we are willing to echo into the landing page. */
+static bool host_ok(const char *h)
+{
+    size_t n = 0;
+
+    if (!h || !*h)
+        return false;
+    for (; *h; h++, n++) {
+        char ch = *h;
+        bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                  (ch >= '0' && ch <= '9') || strchr(".-:[]_", ch) != NULL;
+        if (!ok || n >= HOST_MAX)
+            return false;
+    }
+    return true;
+}
+
+static struct srv_response *landing(struct srv *srv, const struct srv_request *req)
+{
+    const struct config *cfg = srv->opts.cfg;
+    const char *host = srv_request_header(req, "Host");
+    char *base;
+    char *body;
+    size_t len;
+    struct srv_response *resp;
+
+    if (cfg && cfg->server.public_url)
+        base = xstrdup(cfg->server.public_url);
+    else if (host_ok(host))
+        base = xasprintf("http://%s", host);
+    else if (srv->v6)
+        base = xasprintf("http://[%s]:%u", srv->listen_host, (unsigned)srv->port);
+    else
+        base = xasprintf("http://%s:%u", srv->listen_host, (unsigned)srv->port);
+    body = srv_landing_render(cfg, base, &len);
+    free(base);
+    resp = srv_response_new_buf(200, "text/html; charset=utf-8", body, len);
+    srv_response_add_header(resp, "Cache-Control", "no-cache");
+    return resp;
+}
+
+static bool has_body(const struct srv_request *req)
+{
+    const char *cl = srv_request_header(req, "Content-Length");
+    const char *te = srv_request_header(req, "Transfer-Encoding");
+
+    return te != NULL || (cl != NULL && strcmp(cl, "0") != 0);
+}
+
+/* Decide the response for a request whose headers are complete. */
+static struct srv_response *dispatch(struct srv *srv, struct srv_conn *c)
+{
+    struct srv_request *req = &c->req;
+    struct srv_response *resp = NULL;
+    int rc;
+
+    if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
+        resp = srv_response_errorf(405, "method not allowed: %s", req->method);
+        srv_response_add_header(resp, "Allow", "GET, HEAD");
+        return resp;
+    }
+    if (has_body(req))
+        return srv_response_error(413, "request bodies are not accepted");
+    if (strcmp(req->raw_path, "/healthz") == 0)
+        return srv_response_new_text(200, "text/plain; charset=utf-8", "ok\n");
+    if (strcmp(req->raw_path, "/") == 0)
+        return landing(srv, req);
+    if (srv->opts.route) {
+        rc = srv->opts.route(srv->opts.route_ctx, req, &resp);
+        if (rc == 0 && ALWAYS(resp != NULL))
+            return resp;
+        if (rc != IMX_ENOTFOUND) {
+            log_warnx("route failed for '%.*s': %s", NOT_FOUND_PATH_MAX, req->path,
+                      imx_strerror(rc));
+            return srv_response_errorf(500, "internal error: %s", imx_strerror(rc));
+        }
+    }
+    return srv_response_errorf(404, "not found: %.*s", NOT_FOUND_PATH_MAX, req->path);
+}
+
+static enum MHD_Result access_cb(void *cls, struct MHD_Connection *mhd, const char *url,
+                                 const char *method, const char *version,
+                                 const char *upload_data, size_t *upload_data_size,
+                                 void **req_cls)
+{
+    struct srv *srv = cls;
+    struct srv_conn *c = *req_cls;
+    struct srv_response *resp;
+    struct MHD_Response *m = NULL;
+    unsigned status = 0;
+    enum MHD_Result ret;
+
+    UNUSED(url);
+    UNUSED(version);
+    UNUSED(upload_data);
+    CHECK_OBJ(srv, SRV_MAGIC);
+    if (NEVER(c == NULL))
+        return MHD_NO;
+    CHECK_OBJ(c, CONN_MAGIC);
+    if (c->queued) {
+        /* A body we already refused: swallow it. */
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    c->queued = true;
+    c->req.method = method;
+    c->req.head = strcmp(method, "HEAD") == 0;
+
+    resp = dispatch(srv, c);
+    if (srv__response_build(resp, &m, &status) != 0) {
+        log_warnx("cannot build response for '%.*s'", NOT_FOUND_PATH_MAX, c->path);
+        if (srv__response_build(srv_response_error(500, "internal error: cannot build response"),
+                                &m, &status) != 0)
+            return MHD_NO;
+    }
+    if (status == 405)
+        MHD_add_response_header(m, "Allow", "GET, HEAD");
+    ret = MHD_queue_response(mhd, status, m);
+    MHD_destroy_response(m);
+    return ret;
+}
+
+/* ---- lifecycle ---- */
+
+static int make_addr(const char *host, uint16_t port, struct sockaddr_storage *ss, bool *v6,
+                     bool *dual)
+{
+    struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+    struct addrinfo hints;
+    struct addrinfo *res = NULL;
+
+    memset(ss, 0, sizeof(*ss));
+    *v6 = false;
+    *dual = false;
+    if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
+        sin->sin_family = AF_INET;
+        goto port;
+    }
+    if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
+        sin6->sin6_family = AF_INET6;
+        goto port;
+    }
+    /* A host name: its first address (listen binds one socket). */
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_ADDRCONFIG;
+    if (getaddrinfo(host, NULL, &hints, &res) != 0 || !res ||
+        res->ai_addrlen > sizeof(*ss)) {
+        if (res)
+            freeaddrinfo(res);
+        return IMX_EINVAL;
+    }
+    memcpy(ss, res->ai_addr, res->ai_addrlen);
+    freeaddrinfo(res);
+port:
+    if (ss->ss_family == AF_INET6) {
+        sin6->sin6_port = htons(port);
+        *v6 = true;
+        *dual = IN6_IS_ADDR_UNSPECIFIED(&sin6->sin6_addr);
+    } else {
+        sin->sin_port = htons(port);
+    }
+    return 0;
+}
+
+int srv_new(const struct srv_opts *opts, struct srv **out)
+{
+    struct srv *srv = NULL;
+    struct sockaddr_storage ss;
+    const union MHD_DaemonInfo *info;
+    bool v6;
+    bool dual;
+    unsigned flags;
+    int rc = 0;
+
+    assert(opts != NULL && out != NULL);
+    srv = xcalloc(1, sizeof(*srv));
+    INIT_OBJ(srv, SRV_MAGIC);
+    srv->opts = *opts;
+    srv->listen_host = xstrdup(opts->listen_host ? opts->listen_host : "127.0.0.1");
+    srv->opts.listen_host = srv->listen_host;
+    if (!srv->opts.max_connections)
+        srv->opts.max_connections = DEFAULT_MAX_CONNECTIONS;
+    if (!srv->opts.client_timeout)
+        srv->opts.client_timeout = DEFAULT_CLIENT_TIMEOUT;
+    if (!srv->opts.conn_memory_limit)
+        srv->opts.conn_memory_limit = DEFAULT_CONN_MEMORY;
+    if (!srv->opts.thread_stack_size)
+        srv->opts.thread_stack_size = DEFAULT_STACK;
+
+    rc = make_addr(srv->listen_host, opts->listen_port, &ss, &v6, &dual);
+    if (rc != 0) {
+        log_warnx("cannot listen on '%s': not an address", srv->listen_host);
+        goto out;
+    }
+    srv->v6 = v6;
+    flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_AUTO |
+            MHD_USE_ERROR_LOG;
+    if (dual)
+        flags |= MHD_USE_DUAL_STACK;
+    else if (v6)
+        flags |= MHD_USE_IPv6;
+
+    /*
+     * MHD_OPTION_EXTERNAL_LOGGER must come first to catch option errors.
+     * MHD_OPTION_LISTENING_ADDRESS_REUSE is 0 on purpose: 1 means
+     * SO_REUSEPORT, which would let a second indexmux bind the same port and
+     * silently take half the connections. MHD sets SO_REUSEADDR itself, so a
+     * restart does not wait for TIME_WAIT sockets.
+     */
+    srv->daemon = MHD_start_daemon(
+        flags, opts->listen_port, NULL, NULL, access_cb, srv, MHD_OPTION_EXTERNAL_LOGGER,
+        mhd_logger, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)srv->opts.max_connections,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)srv->opts.client_timeout,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)srv->opts.conn_memory_limit,
+        MHD_OPTION_THREAD_STACK_SIZE, (size_t)srv->opts.thread_stack_size,
+        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)0, MHD_OPTION_URI_LOG_CALLBACK, uri_cb,
+        srv, MHD_OPTION_NOTIFY_COMPLETED, done_cb, srv, MHD_OPTION_END);
+    if (!srv->daemon) {
+        log_warnx("cannot start the http server on '%s' port %u", srv->listen_host,
+                  (unsigned)opts->listen_port);
+        rc = IMX_EIO;
+        goto out;
+    }
+    info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    srv->port = info ? info->port : opts->listen_port;
+out:
+    if (rc == 0) {
+        *out = srv;
+    } else {
+        srv_free(srv);
+    }
+    return rc;
+}
+
+uint16_t srv_port(const struct srv *srv)
+{
+    CHECK_OBJ(srv, SRV_MAGIC);
+    return srv->port;
+}
+
+void srv_free(struct srv *srv)
+{
+    if (!srv)
+        return;
+    CHECK_OBJ(srv, SRV_MAGIC);
+    if (srv->daemon)
+        MHD_stop_daemon(srv->daemon);
+    free(srv->listen_host);
+    FINI_OBJ(srv);
+    free(srv);
+}
