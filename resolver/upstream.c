@@ -448,7 +448,8 @@ static void upstream_add_header(struct upstream_job *job, const char *name, cons
 
     if (value == NULL)
         return;
-    line = xasprintf("%s: %s", name, value);
+    /* "Name:" with nothing after the colon tells libcurl to send no such header. */
+    line = value[0] != '\0' ? xasprintf("%s: %s", name, value) : xasprintf("%s:", name);
     l = curl_slist_append(job->headers, line);
     free(line);
     if (l == NULL) {
@@ -504,7 +505,10 @@ static int upstream_job_setup(struct upstream *u, struct upstream_job *job)
     SETOPT(CURLOPT_SSL_VERIFYHOST, req->tls_verify ? 2L : 0L);
     if (req->ca_file != NULL)
         SETOPT(CURLOPT_CAINFO, req->ca_file);
-    upstream_add_header(job, "Accept", req->accept);
+    if (req->accept != NULL)
+        upstream_add_header(job, "Accept", req->accept);
+    else
+        upstream_add_header(job, "Accept", ""); /* drop libcurl's default Accept */
     upstream_add_header(job, "If-None-Match", req->if_none_match);
     upstream_add_header(job, "If-Modified-Since", req->if_modified_since);
     upstream_add_header(job, "Range", req->range);

@@ -54,13 +54,15 @@ int upstream_new(const struct upstream_opts *opts, struct upstream **out /* OUT 
 /*
  * Stop the curl thread and free the client. NULL-safe. Queued requests and
  * transfers still running fail with IMX_ECANCELED; upstream_free returns
- * once every upstream_fetch call has returned. Later calls are a bug.
+ * once every upstream_fetch call has returned. Later calls are a bug, and
+ * so is calling it from an on_headers/on_data callback (it would wait for
+ * itself).
  */
 void upstream_free(struct upstream *u);
 
 struct upstream_request {
     const char *url;               /* absolute http(s) URL; '+' is sent as %2B */
-    const char *accept;            /* Accept header, NULL: none */
+    const char *accept;            /* Accept header, NULL: none (not even libcurl's) */
     const char *if_none_match;     /* validators, NULL: not sent */
     const char *if_modified_since;
     const char *range;             /* e.g. "bytes=0-99", NULL: whole */

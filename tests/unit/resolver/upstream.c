@@ -301,6 +301,15 @@ Test(upstream, a_request_headers_sent)
     cr_assert(strstr(b, "accept-encoding") == NULL, "%s", b);
     cr_assert(strstr(b, "\"range\"") == NULL, "%s", b);
     upstream_response_release(&r);
+
+    /* A bare request sends no Accept, validators, Range or credentials. */
+    q = req_for(url);
+    cr_assert_eq(upstream_fetch(up, &q, &r), 0, "%s", r.error);
+    b = buf_cstr(&r.body);
+    cr_assert(strstr(b, "\"accept\"") == NULL, "%s", b);
+    cr_assert(strstr(b, "\"if-") == NULL, "%s", b);
+    cr_assert(strstr(b, "authorization") == NULL, "%s", b);
+    upstream_response_release(&r);
     free(url);
 }
 
