@@ -41,9 +41,9 @@ struct srv;
 
 /*
  * One request as the route hook sees it. All strings are borrowed and valid
- * until the hook returns... and, because responses are queued before the
- * request ends, until the request completes; copy what a reader callback
- * needs later.
+ * until the request completes (after the response has been sent), but the
+ * struct itself must not be kept: copy into a reader context what the
+ * reader needs.
  */
 struct srv_request {
     unsigned magic;
