@@ -74,7 +74,7 @@ struct simple_file *simple_project_add_file(struct simple_project *p);
 struct simple_file *simple_project_copy_file(struct simple_project *dst, const struct simple_file *f);
 /* The value of the named hash, or NULL. */
 const char *simple_hashes_get(const struct simple_hashes *h, const char *name);
-/* Set (replace or add) a hash; name and value are copied. */
+/* Set (replace or add) a hash; name and value are copied, lower-cased. */
 void simple_hashes_set(struct simple_hashes *h, const char *name, const char *value);
 
 /*
@@ -82,6 +82,27 @@ void simple_hashes_set(struct simple_hashes *h, const char *name, const char *va
  * Returns 0, IMX_ESYNTAX (not a page at all: e.g. JSON that is not an object,
  * or without "files"), IMX_ETOOLARGE. Malformed single links are skipped,
  * never fatal. <script>/<style> content never yields links.
+ * `out` must be initialised; it is written only on success (its previous
+ * contents are released then) and left untouched on error.
+ *
+ * HTML: every <a href> is a file (anchors without href are skipped, as are
+ * hrefs that are empty once the fragment is removed). Fragment `name=hex`
+ * pairs (joined by '&') with a hashlib name become hashes. filename = last
+ * path segment of the href (query stripped), percent-decoded unless that
+ * would give '/', NUL or invalid UTF-8; the anchor text when the segment is
+ * empty. data-yanked present (bare or "") = yanked, non-empty = reason.
+ * data-core-metadata, else data-dist-info-metadata: "true" = advertised,
+ * "<hash>=<hex>" = advertised with hash, anything else = not advertised.
+ * First <base href> and first of each pypi:* meta win. Every string in the
+ * result is valid UTF-8 (invalid bytes become U+FFFD).
+ *
+ * JSON: loaded with JSON_REJECT_DUPLICATES (a page repeating a key is
+ * IMX_ESYNTAX: real pages never do, and guessing which value wins is how
+ * clients disagree). Unknown keys ignored; a file without a string "url"
+ * is skipped; no "filename" -> derived from the url as for HTML;
+ * "yanked": "" is not yanked (as pip reads it); core-metadata, else
+ * dist-info-metadata, else data-dist-info-metadata: true or {hashes} =
+ * advertised, anything else not; null values are absent.
  */
 int simple_parse_html(const char *p, size_t len, size_t max_files,
                       struct simple_project *out /* OUT */);
@@ -90,22 +111,34 @@ int simple_parse_json(const char *p, size_t len, size_t max_files,
 
 /*
  * Rendering for clients (SPEC.md section 4), appended to `out`.
- * `name` is the normalized project name. JSON: meta.api-version "1.1" when
- * every file has a size (then "size" and "versions" are written), else "1.0";
- * "versions" as given in p->versions; never "dist-info-metadata". HTML:
+ * `name` is the normalized project name (NULL: p->name). JSON: meta.api-version
+ * "1.1" when every file has a size and p->versions is non-empty (PEP 700
+ * makes versions mandatory; a page without files also counts), else "1.0";
+ * "versions" (as given in p->versions) only with 1.1; "size" whenever known;
+ * "hashes" always ({} if none); requires-python, core-metadata (true or
+ * {hashes}), upload-time, provenance only when present; "yanked"
+ * false/true/"reason"; "project-status" when p->status is set; never
+ * "dist-info-metadata"; compact, deterministic key order. HTML:
  * <!DOCTYPE html>, pypi:repository-version meta, one anchor per file with the
  * #sha256= fragment (else another hash), data-requires-python escaped,
  * data-yanked="reason"/"", data-dist-info-metadata and data-core-metadata
- * together, data-upload-time, data-size, data-provenance.
- * Returns 0 or IMX_ETOOLARGE (out's cap).
+ * together, data-upload-time, data-size, data-provenance; & < > " ' escaped
+ * everywhere; the repository-version is the JSON api-version rule's.
+ * Returns 0 or IMX_ETOOLARGE (out's cap; out is then left as it was).
  */
 int simple_render_json(const struct simple_project *p, const char *name, struct buf *out);
 int simple_render_html(const struct simple_project *p, const char *name, struct buf *out);
 
 /*
  * The store format: JSON that keeps every field of the model (including
- * api_version, base_url, name) so that simple_store_parse(simple_store_render(p))
- * equals p. Used for LMDB records; not served to clients.
+ * api_version, base_url, name, absent vs empty strings, yanked without
+ * reason, core metadata without hash) so that
+ * simple_store_parse(simple_store_render(p)) equals p, and rendering that
+ * again is byte-identical. Carries its own format version ("v":1). Used for
+ * LMDB records; not served to clients.
+ * simple_store_render: 0 or IMX_ETOOLARGE (out's cap; out left as it was).
+ * simple_store_parse: 0 or IMX_ECORRUPT (not a store record of this
+ * version); `out` as for the parsers (written only on success).
  */
 int simple_store_render(const struct simple_project *p, struct buf *out);
 int simple_store_parse(const char *p, size_t len, struct simple_project *out /* OUT */);
@@ -119,21 +152,40 @@ struct simple_index {
 };
 
 void simple_index_init(struct simple_index *ix);
-void simple_index_release(struct simple_index *ix); /* NULL-safe */
+void simple_index_release(struct simple_index *ix); /* NULL-safe; re-inits */
+/* Append a copy of (name, len). */
 void simple_index_add(struct simple_index *ix, const char *name, size_t len);
+/*
+ * PEP 691 root page: {"projects":[{"name":...}]}; entries without a
+ * non-empty string name are skipped. Returns 0, IMX_ESYNTAX (not an object
+ * with a "projects" array, or duplicate keys), IMX_ETOOLARGE (more than
+ * max_names). `out` must be initialised; written only on success.
+ */
 int simple_index_parse_json(const char *p, size_t len, size_t max_names,
                             struct simple_index *out /* OUT */);
 /*
  * Streaming HTML parse of a project list (PyPI's is tens of MB): feed chunks
- * as they arrive. Calling sequence: simple_index_html_new -> _feed* -> _finish
- * (fills the index) -> _free.
+ * as they arrive; no tree is built. Names are the trimmed texts of <a>
+ * elements (at most 1024 bytes; longer ones are dropped); text inside
+ * <script>, <style> and <template> is never a name.
+ * Calling sequence: simple_index_html_new -> _feed* -> _finish (fills the
+ * index) -> _free. _new never fails (aborts on out-of-memory).
+ * _feed: 0 or IMX_ETOOLARGE (more than max_names); errors are sticky: every
+ * later _feed/_finish returns the same code. _finish: 0 or that code; `out`
+ * must be initialised and is written only on success. _free may be called
+ * in any state (without _finish too).
  */
 struct simple_index_html;
 struct simple_index_html *simple_index_html_new(size_t max_names);
 int simple_index_html_feed(struct simple_index_html *s, const char *p, size_t len);
 int simple_index_html_finish(struct simple_index_html *s, struct simple_index *out /* OUT */);
 void simple_index_html_free(struct simple_index_html *s); /* NULL-safe */
-/* Render a project list; hrefs are "<normalized>/" relative to the list URL. */
+/*
+ * Render a project list; hrefs are "<normalized>/" relative to the list URL
+ * (PEP 503 normalisation), anchor text the name as listed; JSON is
+ * {"meta":{"api-version":"1.0"},"projects":[{"name":...}]}.
+ * Returns 0 or IMX_ETOOLARGE (out's cap; out left as it was).
+ */
 int simple_index_render_html(const struct simple_index *ix, struct buf *out);
 int simple_index_render_json(const struct simple_index *ix, struct buf *out);
 
