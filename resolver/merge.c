@@ -1,0 +1,433 @@
+/*
+ * merge.c - virtual indexes: one page per (view, project) built from several
+ * upstream pages by uv's rules (SPEC.md section 5).
+ *
+ * For a project P with sources [(I1,M1)...(In,Mn)] in view V:
+ *   - each file's environment comes from its filename (wheel tags; pure
+ *     wheels and sdists leave the platform unknown);
+ *   - a file of source Ik is kept iff Mk(f) is not false and no earlier
+ *     source has Mj(f) true;
+ *   - a file of V's indexes is kept iff no source has Mk(f) true;
+ *     first-index takes the first index whose page exists, unsafe-best-match
+ *     unites them all;
+ *   - the same filename twice: the first (sources, then indexes) wins;
+ *   - fail closed: an index that must be asked and cannot be read makes the
+ *     whole page an error, never a page without it.
+ * Every decision can be recorded for `indexmux explain`.
+ */
+#include "compat.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "err.h"
+#include "log.h"
+#include "marker.h"
+#include "resolver_int.h"
+#include "version.h"
+#include "wheel.h"
+#include "xalloc.h"
+
+/* Parsed markers: marker[view][pin][source], flattened. */
+struct rsv__markers {
+    struct marker **m;
+    size_t n;
+    size_t *view_off; /* first slot of each view */
+    size_t *pin_off;  /* per view, per pin: offset relative to view_off */
+};
+
+static size_t marker_slot(const struct rsv__markers *mk, const struct config *cfg,
+                          const struct config_view *v, const struct config_pin *p, size_t s)
+{
+    size_t vi = (size_t)(v - cfg->views);
+    size_t pi = (size_t)(p - v->pins);
+    size_t base = mk->view_off[vi];
+    size_t off = 0;
+    for (size_t i = 0; i < pi; i++)
+        off += v->pins[i].nsources;
+    return base + off + s;
+}
+
+int rsv__markers_new(const struct config *cfg, struct rsv__markers **out, struct buf *why)
+{
+    struct rsv__markers *mk = xcalloc(1, sizeof(*mk));
+    size_t total = 0;
+    size_t slot = 0;
+    char err[256];
+
+    mk->view_off = xcalloc(cfg->nviews + 1, sizeof(size_t));
+    for (size_t v = 0; v < cfg->nviews; v++) {
+        mk->view_off[v] = total;
+        for (size_t p = 0; p < cfg->views[v].npins; p++)
+            total += cfg->views[v].pins[p].nsources;
+    }
+    mk->n = total;
+    mk->m = xcalloc(total + 1, sizeof(*mk->m));
+    for (size_t v = 0; v < cfg->nviews; v++) {
+        for (size_t p = 0; p < cfg->views[v].npins; p++) {
+            const struct config_pin *pin = &cfg->views[v].pins[p];
+            for (size_t s = 0; s < pin->nsources; s++, slot++) {
+                const char *text = pin->sources[s].marker;
+                if (!text)
+                    continue;
+                if (marker_parse(text, strlen(text), &mk->m[slot], err, sizeof(err)) != 0) {
+                    buf_printf(why, "virtual.%s.sources.%s: bad marker '%s': %s",
+                               cfg->views[v].name, pin->project, text, err);
+                    rsv__markers_free(mk);
+                    return IMX_ECONFIG;
+                }
+            }
+        }
+    }
+    *out = mk;
+    return 0;
+}
+
+void rsv__markers_free(struct rsv__markers *mk)
+{
+    if (!mk)
+        return;
+    for (size_t i = 0; i < mk->n; i++)
+        marker_free(mk->m[i]);
+    free(mk->m);
+    free(mk->view_off);
+    free(mk->pin_off);
+    free(mk);
+}
+
+void rsv__merged_init(struct rsv__merged *m)
+{
+    memset(m, 0, sizeof(*m));
+    simple_project_init(&m->page);
+}
+
+void rsv__merged_release(struct rsv__merged *m)
+{
+    if (!m)
+        return;
+    simple_project_release(&m->page);
+    free(m->origin);
+    rsv__merged_init(m);
+}
+
+void rsv__explain_add(struct rsv__explain *ex, const char *index, const char *filename, bool kept,
+                      const char *fmt, ...)
+{
+    va_list ap;
+    struct rsv__decision *d;
+    struct buf b;
+
+    if (!ex)
+        return;
+    ex->v = xgrow(ex->v, &ex->cap, ex->n + 1, sizeof(*ex->v));
+    d = &ex->v[ex->n++];
+    d->index = index;
+    d->filename = xstrdup(filename);
+    d->kept = kept;
+    buf_init(&b, 4096);
+    va_start(ap, fmt);
+    buf_vprintf(&b, fmt, ap);
+    va_end(ap);
+    d->rule = buf_detach(&b, NULL);
+}
+
+void rsv__explain_release(struct rsv__explain *ex)
+{
+    if (!ex)
+        return;
+    for (size_t i = 0; i < ex->n; i++) {
+        free(ex->v[i].filename);
+        free(ex->v[i].rule);
+    }
+    free(ex->v);
+    memset(ex, 0, sizeof(*ex));
+}
+
+/* ---- a filename set for de-duplication (open addressing) ---- */
+
+struct nameset {
+    size_t *slot; /* file index + 1, 0 empty */
+    size_t cap;
+};
+
+static uint64_t hash_name(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+static void nameset_grow(struct nameset *ns, const struct simple_project *p)
+{
+    size_t ncap = ns->cap ? ns->cap * 2 : 1024;
+    size_t *nslot = xcalloc(ncap, sizeof(*nslot));
+    for (size_t i = 0; i < ns->cap; i++) {
+        size_t v = ns->slot[i];
+        size_t j;
+        if (!v)
+            continue;
+        j = hash_name(p->files[v - 1].filename) & (ncap - 1);
+        while (nslot[j])
+            j = (j + 1) & (ncap - 1);
+        nslot[j] = v;
+    }
+    free(ns->slot);
+    ns->slot = nslot;
+    ns->cap = ncap;
+}
+
+/* Index of the file named `name` in p, or -1; `*free_slot` where to insert it. */
+static ptrdiff_t nameset_find(const struct nameset *ns, const struct simple_project *p,
+                              const char *name, size_t *free_slot)
+{
+    size_t j = hash_name(name) & (ns->cap - 1);
+    while (ns->slot[j]) {
+        if (strcmp(p->files[ns->slot[j] - 1].filename, name) == 0)
+            return (ptrdiff_t)(ns->slot[j] - 1);
+        j = (j + 1) & (ns->cap - 1);
+    }
+    *free_slot = j;
+    return -1;
+}
+
+struct merge_state {
+    struct rsv *r;
+    struct rsv__merged *out;
+    struct nameset names;
+    struct rsv__explain *ex;
+    const char *project;
+};
+
+/* Add f (from ix) unless its filename is already there. */
+static void add_file(struct merge_state *st, const struct config_index *ix,
+                     const struct simple_file *f, const char *why_kept)
+{
+    struct simple_project *p = &st->out->page;
+    size_t free_slot = 0;
+    ptrdiff_t dup;
+
+    if (!f->filename || !f->filename[0])
+        return;
+    if (st->names.cap == 0 || (p->nfiles + 1) * 2 > st->names.cap)
+        nameset_grow(&st->names, p);
+    dup = nameset_find(&st->names, p, f->filename, &free_slot);
+    if (dup >= 0) {
+        const char *a = simple_hashes_get(&p->files[dup].hashes, "sha256");
+        const char *b = simple_hashes_get(&f->hashes, "sha256");
+        if (a && b && strcmp(a, b) != 0) {
+            log_warnx("'%s' of '%s' differs between '%s' and '%s': keeping the one from '%s'",
+                      f->filename, st->project, st->out->origin[dup]->name, ix->name,
+                      st->out->origin[dup]->name);
+            __atomic_add_fetch(&st->r->hash_conflicts, 1, __ATOMIC_RELAXED);
+        }
+        rsv__explain_add(st->ex, ix->name, f->filename, false, "duplicate of the file from '%s'",
+                         st->out->origin[dup]->name);
+        return;
+    }
+    simple_project_copy_file(p, f);
+    st->out->origin = xgrow(st->out->origin, &st->out->cap, p->nfiles, sizeof(*st->out->origin));
+    st->out->origin[p->nfiles - 1] = ix;
+    st->names.slot[free_slot] = p->nfiles;
+    rsv__explain_add(st->ex, ix->name, f->filename, true, "%s", why_kept);
+}
+
+/* The environment a file's name implies (SPEC 5.1); unknown when it says nothing. */
+static void file_env(const char *filename, struct marker_env *env)
+{
+    filename_env(filename, strlen(filename), env);
+}
+
+static const char *marker_text(const struct config_source *s)
+{
+    return s->marker ? s->marker : "(no marker)";
+}
+
+static int get_input(struct rsv *r, const struct config_index *ix, const char *project,
+                     struct rsv__ipage *pg, struct buf *stamps, int64_t *fresh_until,
+                     struct buf *why)
+{
+    int rc = rsv__index_page(r, ix, project, pg, why);
+    if (rc)
+        return rc;
+    buf_printf(stamps, "%s=%s;", ix->name, pg->stamp);
+    if (pg->fresh_until < *fresh_until)
+        *fresh_until = pg->fresh_until;
+    return 0;
+}
+
+/* The normalized version a wheel or sdist filename carries. */
+static int file_version(const char *filename, struct buf *out)
+{
+    struct wheel_name w;
+    struct sdist_name sd;
+    size_t len = strlen(filename);
+
+    if (wheel_parse(filename, len, &w) == 0)
+        return version_normalize(w.version.p, w.version.len, out);
+    if (sdist_parse(filename, len, &sd) == 0)
+        return version_normalize(sd.version.p, sd.version.len, out);
+    return IMX_ESYNTAX;
+}
+
+/* Recompute "versions" from the files kept (PEP 700). */
+static void recompute_versions(struct simple_project *p)
+{
+    struct buf v;
+
+    for (size_t i = 0; i < p->nversions; i++)
+        free(p->versions[i]);
+    free(p->versions);
+    p->versions = NULL;
+    p->nversions = 0;
+    if (p->nfiles == 0)
+        return;
+    buf_init(&v, 1024);
+    p->versions = xcalloc(p->nfiles, sizeof(*p->versions));
+    for (size_t i = 0; i < p->nfiles; i++) {
+        bool seen = false;
+        buf_reset(&v);
+        if (file_version(p->files[i].filename, &v) != 0)
+            continue;
+        for (size_t j = 0; j < p->nversions && !seen; j++)
+            seen = strcmp(p->versions[j], buf_cstr(&v)) == 0;
+        if (!seen)
+            p->versions[p->nversions++] = xstrdup(buf_cstr(&v));
+    }
+    buf_release(&v);
+}
+
+int rsv__merge(struct rsv *r, const struct rsv__route *rt, const char *project,
+               struct rsv__merged *out, struct buf *stamps, int64_t *fresh_until,
+               struct rsv__explain *ex, struct buf *why)
+{
+    struct merge_state st = {r, out, {NULL, 0}, ex, project};
+    const struct config *cfg = r->cfg;
+    const struct config_view *v = rt->view;
+    const struct config_pin *pin = NULL;
+    struct rsv__ipage pg;
+    struct marker_env env;
+    bool any_present = false;
+    int rc = 0;
+
+    *fresh_until = INT64_MAX;
+    memset(&pg, 0, sizeof(pg));
+    simple_project_init(&pg.page);
+
+    if (!v) {
+        rc = get_input(r, rt->index, project, &pg, stamps, fresh_until, why);
+        if (rc)
+            goto out;
+        if (pg.state != RSV__PRESENT) {
+            rc = IMX_ENOTFOUND;
+            goto out;
+        }
+        for (size_t i = 0; i < pg.page.nfiles; i++)
+            add_file(&st, rt->index, &pg.page.files[i], "the index served alone");
+        goto done;
+    }
+
+    pin = config_find_pin(v, project);
+
+    /* 1. Sources, in order (SPEC 5.3). */
+    for (size_t k = 0; pin && k < pin->nsources; k++) {
+        const struct config_source *src = &pin->sources[k];
+        const struct config_index *ix = &cfg->indexes[src->index];
+        const struct marker *mk = r->markers->m[marker_slot(r->markers, cfg, v, pin, k)];
+
+        rsv__ipage_release(&pg);
+        rc = get_input(r, ix, project, &pg, stamps, fresh_until, why);
+        if (rc)
+            goto out; /* fail closed: a pinned index decides the page */
+        if (pg.state != RSV__PRESENT)
+            continue;
+        any_present = true;
+        for (size_t i = 0; i < pg.page.nfiles; i++) {
+            const struct simple_file *f = &pg.page.files[i];
+            enum tri t;
+            size_t shadow = SIZE_MAX;
+
+            file_env(f->filename, &env);
+            for (size_t j = 0; j < k && shadow == SIZE_MAX; j++) {
+                const struct marker *mj = r->markers->m[marker_slot(r->markers, cfg, v, pin, j)];
+                if (!mj || marker_eval(mj, &env) == TRI_TRUE)
+                    shadow = j;
+            }
+            if (shadow != SIZE_MAX) {
+                rsv__explain_add(ex, ix->name, f->filename, false,
+                                 "source %zu ('%s', %s) is true for it first", shadow + 1,
+                                 cfg->indexes[pin->sources[shadow].index].name,
+                                 marker_text(&pin->sources[shadow]));
+                continue;
+            }
+            t = mk ? marker_eval(mk, &env) : TRI_TRUE;
+            if (t == TRI_FALSE) {
+                rsv__explain_add(ex, ix->name, f->filename, false,
+                                 "source %zu marker %s is false", k + 1, marker_text(src));
+                continue;
+            }
+            {
+                char why_kept[512];
+                snprintf(why_kept, sizeof(why_kept), "source %zu marker %s is %s", k + 1,
+                         marker_text(src), tri_name(t));
+                add_file(&st, ix, f, why_kept);
+            }
+        }
+    }
+
+    /* 2. The view's indexes (SPEC 5.4). */
+    for (size_t i = 0; i < v->nindexes; i++) {
+        const struct config_index *ix = &cfg->indexes[v->indexes[i]];
+
+        rsv__ipage_release(&pg);
+        rc = get_input(r, ix, project, &pg, stamps, fresh_until, why);
+        if (rc)
+            goto out; /* fail closed */
+        if (pg.state != RSV__PRESENT)
+            continue;
+        any_present = true;
+        for (size_t n = 0; n < pg.page.nfiles; n++) {
+            const struct simple_file *f = &pg.page.files[n];
+            size_t pinned = SIZE_MAX;
+
+            if (pin) {
+                file_env(f->filename, &env);
+                for (size_t k = 0; k < pin->nsources && pinned == SIZE_MAX; k++) {
+                    const struct marker *mk =
+                        r->markers->m[marker_slot(r->markers, cfg, v, pin, k)];
+                    if (!mk || marker_eval(mk, &env) == TRI_TRUE)
+                        pinned = k;
+                }
+            }
+            if (pinned != SIZE_MAX) {
+                rsv__explain_add(ex, ix->name, f->filename, false,
+                                 "pinned to source %zu ('%s', %s), which is true for it",
+                                 pinned + 1, cfg->indexes[pin->sources[pinned].index].name,
+                                 marker_text(&pin->sources[pinned]));
+                continue;
+            }
+            add_file(&st, ix, f, pin ? "fallback: no source marker is true for it"
+                                     : "from the view's indexes");
+        }
+        if (v->strategy == CONFIG_FIRST_INDEX) {
+            /* The rest are shadowed: recorded for explain, never fetched. */
+            for (size_t j = i + 1; ex && j < v->nindexes; j++)
+                rsv__explain_add(ex, cfg->indexes[v->indexes[j]].name, "*", false,
+                                 "not consulted: first-index stopped at '%s'", ix->name);
+            break;
+        }
+    }
+    if (!any_present) {
+        rc = IMX_ENOTFOUND;
+        goto out;
+    }
+done:
+    recompute_versions(&out->page);
+    rc = 0;
+out:
+    rsv__ipage_release(&pg);
+    free(st.names.slot);
+    return rc;
+}

@@ -1,0 +1,422 @@
+/*
+ * project.c - upstream project pages and project lists through the cache
+ * (SPEC.md section 6).
+ *
+ * Life of one (index, project) record in STG_DB_PAGES:
+ *
+ *   state      | how it is served                     | leaves the state when
+ *   -----------+--------------------------------------+---------------------------------
+ *   missing    | fetched (single flight per key)      | 200 -> PRESENT, 403/404 -> ABSENT
+ *   PRESENT    | as is while now < fetched_at + ttl   | stale: revalidated with the
+ *              |                                      | validators; 304 keeps the body,
+ *              |                                      | 200 replaces it, 403/404 -> ABSENT,
+ *              |                                      | any failure serves it stale
+ *   ABSENT     | 404 while now < fetched_at + neg-ttl | then fetched again like missing
+ *
+ * Offline, records are served whatever their age and nothing is fetched.
+ * The client's own Cache-Control never reaches this file: freshness is the
+ * server's ttl only.
+ *
+ * Pages are stored parsed, in simple.h's store format, with every file URL
+ * already resolved to an absolute URL (against <base href> or the final URL
+ * after redirects), and every file registered in the file table so that
+ * /files/<key>/ can be served (and nothing else: not an open proxy).
+ */
+#include "compat.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+
+#include "err.h"
+#include "log.h"
+#include "resolver_int.h"
+#include "sha256.h"
+#include "xalloc.h"
+
+#define ACCEPT_PAGE                                                                        \
+    "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, "     \
+    "text/html;q=0.01"
+
+void rsv__ipage_release(struct rsv__ipage *p)
+{
+    if (!p)
+        return;
+    simple_project_release(&p->page);
+    memset(p, 0, sizeof(*p));
+    simple_project_init(&p->page);
+}
+
+void rsv__file_key(const char *index, const char *url, char key[33])
+{
+    char hex[65];
+    struct sha256 *h = sha256_new();
+
+    sha256_update(h, index, strlen(index));
+    sha256_update(h, "\n", 1);
+    sha256_update(h, url, strlen(url));
+    sha256_final_hex(h, hex);
+    sha256_free(h);
+    memcpy(key, hex, 32);
+    key[32] = '\0';
+}
+
+static char *page_url(const struct config_index *ix, const char *project)
+{
+    /* ix->url always ends with '/'; the trailing slash avoids PyTorch's 403. */
+    if (project[0] == '\0')
+        return xstrdup(ix->url);
+    return xasprintf("%s%s/", ix->url, project);
+}
+
+/* Resolve every file URL against the page's base; drop what cannot resolve. */
+static void resolve_urls(struct simple_project *p, const char *final_url)
+{
+    char *base = NULL;
+    size_t kept = 0;
+
+    if (p->base_url && upstream_url_resolve(final_url, p->base_url, &base) != 0)
+        base = NULL;
+    for (size_t i = 0; i < p->nfiles; i++) {
+        struct simple_file *f = &p->files[i];
+        char *abs = NULL;
+        if (!f->url || upstream_url_resolve(base ? base : final_url, f->url, &abs) != 0) {
+            log_debug("dropping link '%s' of '%s': not an http(s) URL", f->url ? f->url : "",
+                      final_url);
+            simple_file_release(f);
+            continue;
+        }
+        free(f->url);
+        f->url = abs;
+        if (kept != i)
+            p->files[kept] = *f;
+        kept++;
+    }
+    p->nfiles = kept;
+    free(base);
+}
+
+/* Register every file of a fresh page in the file table (one transaction). */
+static int register_files(struct rsv *r, const struct config_index *ix,
+                          const struct simple_project *p)
+{
+    struct stg_file *recs;
+    char (*keys)[33];
+    int rc;
+
+    if (p->nfiles == 0)
+        return 0;
+    recs = xcalloc(p->nfiles, sizeof(*recs));
+    keys = xcalloc(p->nfiles, sizeof(*keys));
+    for (size_t i = 0; i < p->nfiles; i++) {
+        const struct simple_file *f = &p->files[i];
+        rsv__file_key(ix->name, f->url, keys[i]);
+        recs[i].key = keys[i];
+        recs[i].index = ix->name;
+        recs[i].url = f->url;
+        recs[i].filename = f->filename;
+        recs[i].expected_sha256 = (char *)simple_hashes_get(&f->hashes, "sha256");
+        recs[i].size = f->size;
+        recs[i].metadata_expected_sha256 =
+            f->core_metadata ? (char *)simple_hashes_get(&f->core_metadata_hashes, "sha256") : NULL;
+        recs[i].last_access = 0;
+    }
+    rc = stg_file_put_many(r->stg, recs, p->nfiles);
+    free(recs);
+    free(keys);
+    return rc;
+}
+
+static void stamp_of(const struct stg_page *rec, char stamp[72])
+{
+    char hex[65];
+    if (rec->state != STG_PAGE_PRESENT || !rec->body) {
+        snprintf(stamp, 72, "absent");
+        return;
+    }
+    sha256_hex(rec->body, rec->body_len, hex);
+    snprintf(stamp, 72, "%s", hex);
+}
+
+/* Turn a stored record into the caller's view. */
+static int load_record(const struct config_index *ix, const struct stg_page *rec, bool stale,
+                       struct rsv__ipage *out)
+{
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    simple_project_init(&out->page);
+    out->fetched_at = rec->fetched_at;
+    out->stale = stale;
+    stamp_of(rec, out->stamp);
+    if (rec->state == STG_PAGE_ABSENT) {
+        out->state = RSV__ABSENT;
+        out->fresh_until = rec->fetched_at + (int64_t)ix->negative_ttl;
+        return 0;
+    }
+    out->state = RSV__PRESENT;
+    out->fresh_until = rec->fetched_at + (int64_t)ix->ttl;
+    rc = simple_store_parse(rec->body ? rec->body : "", rec->body_len, &out->page);
+    if (rc) {
+        simple_project_release(&out->page);
+        return IMX_ECORRUPT;
+    }
+    return 0;
+}
+
+struct fetch_ctx {
+    struct rsv *r;
+    const struct config_index *ix;
+    const char *project; /* "" for the list */
+    struct buf *why;
+    int rc;
+};
+
+static bool is_json(const char *ct)
+{
+    return ct && strncmp(ct, "application/vnd.pypi.simple.v1+json", 35) == 0;
+}
+
+/* Ask the upstream and store what it says. Runs once per key at a time. */
+static int fetch_page(void *arg)
+{
+    struct fetch_ctx *c = arg;
+    struct rsv *r = c->r;
+    const struct config_index *ix = c->ix;
+    struct upstream_request req = {0};
+    struct upstream_response resp;
+    struct stg_page old = {0};
+    struct stg_page rec = {0};
+    struct simple_project page;
+    struct simple_index list;
+    struct buf body;
+    bool have_old;
+    char *url = page_url(ix, c->project);
+    int rc;
+
+    upstream_response_init(&resp);
+    simple_project_init(&page);
+    simple_index_init(&list);
+    buf_init(&body, BUF_NOMAX);
+
+    have_old = stg_page_get(r->stg, ix->name, c->project, &old) == 0;
+    req.url = url;
+    req.accept = c->project[0] ? ACCEPT_PAGE : "text/html";
+    req.username = ix->username;
+    req.password = ix->password;
+    req.tls_verify = ix->tls_verify;
+    req.ca_file = ix->ca_file;
+    req.gzip = true;
+    req.max_body = c->project[0] ? r->cfg->server.max_page_size : RSV_MAX_LIST_BYTES;
+    if (have_old && old.state == STG_PAGE_PRESENT) {
+        req.if_none_match = old.etag;
+        req.if_modified_since = old.last_modified;
+    }
+    if (ix->username && !ix->password) {
+        buf_printf(c->why, "upstream '%s': password-env is not set", ix->name);
+        rc = IMX_EAUTH;
+        goto out;
+    }
+    rc = upstream_fetch(r->up, &req, &resp);
+    if (rc) {
+        buf_printf(c->why, "upstream '%s' unreachable: %s", ix->name,
+                   resp.error[0] ? resp.error : imx_strerror(rc));
+        goto out;
+    }
+    if (resp.status == 304 && have_old && old.state == STG_PAGE_PRESENT) {
+        old.fetched_at = rsv__now();
+        rc = stg_page_put(r->stg, ix->name, c->project, &old);
+        goto out;
+    }
+    if (resp.status == 404 || resp.status == 403 || resp.status == 410) {
+        rec.state = STG_PAGE_ABSENT;
+        rec.fetched_at = rsv__now();
+        rc = stg_page_put(r->stg, ix->name, c->project, &rec);
+        goto out;
+    }
+    if (resp.status != 200) {
+        buf_printf(c->why, "upstream '%s' answered %ld for '%s'", ix->name, resp.status,
+                   c->project[0] ? c->project : "the project list");
+        rc = IMX_EUPSTREAM;
+        goto out;
+    }
+    if (c->project[0]) {
+        rc = is_json(resp.content_type)
+                 ? simple_parse_json(resp.body.p ? resp.body.p : "", resp.body.len, RSV_MAX_FILES,
+                                     &page)
+                 : simple_parse_html(resp.body.p ? resp.body.p : "", resp.body.len, RSV_MAX_FILES,
+                                     &page);
+        if (rc) {
+            buf_printf(c->why, "upstream '%s' sent an unreadable page for '%s': %s", ix->name,
+                       c->project, imx_strerror(rc));
+            rc = IMX_EUPSTREAM;
+            goto out;
+        }
+        resolve_urls(&page, resp.effective_url ? resp.effective_url : url);
+        rc = simple_store_render(&page, &body);
+        if (rc)
+            goto out;
+        rc = register_files(r, ix, &page);
+        if (rc)
+            log_warnx("cannot register files of '%s' from '%s': %s", c->project, ix->name,
+                      imx_strerror(rc));
+    } else {
+        if (is_json(resp.content_type)) {
+            rc = simple_index_parse_json(resp.body.p ? resp.body.p : "", resp.body.len,
+                                         RSV_MAX_NAMES, &list);
+        } else {
+            struct simple_index_html *s = simple_index_html_new(RSV_MAX_NAMES);
+            rc = simple_index_html_feed(s, resp.body.p ? resp.body.p : "", resp.body.len);
+            if (rc == 0)
+                rc = simple_index_html_finish(s, &list);
+            simple_index_html_free(s);
+        }
+        if (rc) {
+            buf_printf(c->why, "upstream '%s' sent an unreadable project list: %s", ix->name,
+                       imx_strerror(rc));
+            rc = IMX_EUPSTREAM;
+            goto out;
+        }
+        rc = simple_index_render_json(&list, &body);
+        if (rc)
+            goto out;
+    }
+    rec.state = STG_PAGE_PRESENT;
+    rec.fetched_at = rsv__now();
+    rec.etag = resp.etag;
+    rec.last_modified = resp.last_modified;
+    rec.url = resp.effective_url ? resp.effective_url : url;
+    rec.body = body.p ? body.p : (char *)"";
+    rec.body_len = body.len;
+    rc = stg_page_put(r->stg, ix->name, c->project, &rec);
+    if (rc)
+        log_warnx("cannot store page '%s' of '%s': %s", c->project, ix->name, imx_strerror(rc));
+out:
+    c->rc = rc;
+    free(url);
+    buf_release(&body);
+    simple_project_release(&page);
+    simple_index_release(&list);
+    upstream_response_release(&resp);
+    stg_page_release(&old);
+    return rc;
+}
+
+static int64_t list_ttl(const struct config_index *ix)
+{
+    /* Project lists are big (PyPI's: tens of MB) and change slowly. */
+    return ix->ttl > 3600 ? (int64_t)ix->ttl : 3600;
+}
+
+static bool record_fresh(const struct config_index *ix, const char *project,
+                         const struct stg_page *rec, int64_t now)
+{
+    int64_t ttl = rec->state == STG_PAGE_ABSENT ? (int64_t)ix->negative_ttl
+                  : project[0]                  ? (int64_t)ix->ttl
+                                                : list_ttl(ix);
+    return now < rec->fetched_at + ttl && now >= rec->fetched_at - 60;
+}
+
+/*
+ * The common path of pages and lists: fresh record -> use; else fetch once
+ * (single flight) and re-read; on failure fall back to a stale record.
+ * With a storage failure while fetching (disk full, map full) the fresh
+ * answer cannot be kept, so it is read back from nowhere: report it.
+ */
+static int get_record(struct rsv *r, const struct config_index *ix, const char *project,
+                      struct stg_page *rec /* OUT */, bool *stale, struct buf *why)
+{
+    struct fetch_ctx c = {r, ix, project, why, 0};
+    char *key;
+    int rc;
+
+    *stale = false;
+    rc = stg_page_get(r->stg, ix->name, project, rec);
+    if (rc == 0 && (r->offline || record_fresh(ix, project, rec, rsv__now())))
+        return 0;
+    if (rc != 0 && rc != IMX_ENOTFOUND)
+        log_warnx("cannot read cached page '%s' of '%s': %s", project, ix->name,
+                  imx_strerror(rc));
+    if (rc == 0)
+        stg_page_release(rec);
+    if (r->offline)
+        return IMX_ENOTFOUND;
+
+    key = xasprintf("%s\n%s", ix->name, project);
+    rc = rsv__sf_do(r->pages_sf, key, fetch_page, &c);
+    free(key);
+    if (rc == 0 || c.rc == 0) {
+        rc = stg_page_get(r->stg, ix->name, project, rec);
+        if (rc == 0)
+            return 0;
+        buf_printf(why, "upstream '%s': the page of '%s' could not be stored", ix->name,
+                   project[0] ? project : "the project list");
+        return IMX_EUPSTREAM;
+    }
+    /* The fetch failed: serve a stale copy if there is one. */
+    if (stg_page_get(r->stg, ix->name, project, rec) == 0) {
+        if (rec->state == STG_PAGE_PRESENT) {
+            log_warnx("serving stale page '%s' of '%s': %s", project[0] ? project : "(list)",
+                      ix->name, buf_cstr(why));
+            buf_reset(why);
+            *stale = true;
+            return 0;
+        }
+        stg_page_release(rec);
+    }
+    if (why->len == 0)
+        buf_printf(why, "upstream '%s' failed: %s", ix->name, imx_strerror(rc));
+    return rc == IMX_ETIMEDOUT ? IMX_ETIMEDOUT : IMX_EUPSTREAM;
+}
+
+int rsv__index_page(struct rsv *r, const struct config_index *ix, const char *project,
+                    struct rsv__ipage *out, struct buf *why)
+{
+    struct stg_page rec = {0};
+    bool stale = false;
+    int rc;
+
+    rc = get_record(r, ix, project, &rec, &stale, why);
+    if (rc == IMX_ENOTFOUND) {
+        /* Offline and never fetched: the index does not have it for us. */
+        memset(out, 0, sizeof(*out));
+        simple_project_init(&out->page);
+        out->state = RSV__ABSENT;
+        out->fresh_until = rsv__now() + 60;
+        snprintf(out->stamp, sizeof(out->stamp), "absent");
+        return 0;
+    }
+    if (rc)
+        return rc;
+    rc = load_record(ix, &rec, stale, out);
+    if (rc)
+        log_warnx("cached page '%s' of '%s' is corrupt", project, ix->name);
+    if (stale)
+        out->fresh_until = rsv__now() + 5;
+    stg_page_release(&rec);
+    return rc;
+}
+
+int rsv__index_list(struct rsv *r, const struct config_index *ix, struct simple_index *out,
+                    int64_t *fresh_until, struct buf *why)
+{
+    struct stg_page rec = {0};
+    bool stale = false;
+    int rc;
+
+    rc = get_record(r, ix, "", &rec, &stale, why);
+    if (rc == IMX_ENOTFOUND) {
+        simple_index_init(out);
+        *fresh_until = rsv__now() + 60;
+        return 0;
+    }
+    if (rc)
+        return rc;
+    simple_index_init(out);
+    if (rec.state == STG_PAGE_PRESENT)
+        rc = simple_index_parse_json(rec.body ? rec.body : "", rec.body_len, RSV_MAX_NAMES, out);
+    *fresh_until = rec.fetched_at + list_ttl(ix);
+    if (stale)
+        *fresh_until = rsv__now() + 5;
+    stg_page_release(&rec);
+    return rc ? IMX_ECORRUPT : 0;
+}

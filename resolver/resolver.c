@@ -1,0 +1,524 @@
+/*
+ * resolver.c - the resolver's public face: routes, the rendered-page cache,
+ * link rewriting, and the project list of a route.
+ *
+ * Rendered pages are cached in memory per (route, project, format, depth)
+ * with the stamps of their input pages and the time until which every input
+ * is fresh. Until then a request costs one hash lookup and no LMDB or
+ * upstream work; after it, the inputs go through the cache policy again
+ * (project.c) and the page is re-rendered only when a stamp changed.
+ */
+#include "compat.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <zlib.h>
+
+#include "err.h"
+#include "log.h"
+#include "pkgname.h"
+#include "resolver_int.h"
+#include "sha256.h"
+#include "xalloc.h"
+
+#define CACHE_SLOTS 4096
+#define MAX_RENDERED_BYTES (512u << 20)
+
+struct page_impl {
+    struct rsv_page pub;     /* first: rsv_page_unref casts back */
+    pthread_mutex_t mu;
+    int refs;
+    char *body;
+    char *gz;
+};
+
+struct cache_entry {
+    char *key;
+    struct page_impl *page;
+    char *stamps;
+    int64_t fresh_until;
+    struct cache_entry *next;
+};
+
+struct rsv__cache {
+    pthread_mutex_t mu;
+    struct cache_entry *slots[CACHE_SLOTS];
+    size_t count;
+};
+
+static uint64_t hash_str(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+static void page_ref(struct page_impl *p)
+{
+    pthread_mutex_lock(&p->mu);
+    p->refs++;
+    pthread_mutex_unlock(&p->mu);
+}
+
+void rsv_page_unref(struct rsv_page *pub)
+{
+    struct page_impl *p = (struct page_impl *)pub;
+    bool last;
+
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->mu);
+    last = --p->refs == 0;
+    pthread_mutex_unlock(&p->mu);
+    if (!last)
+        return;
+    pthread_mutex_destroy(&p->mu);
+    free(p->body);
+    free(p->gz);
+    free(p);
+}
+
+/* Wrap rendered bytes (taken) into a shared page with its ETag and gzip. */
+static struct page_impl *page_new(char *body, size_t len)
+{
+    struct page_impl *p = xcalloc(1, sizeof(*p));
+    char hex[65];
+
+    pthread_mutex_init(&p->mu, NULL);
+    p->refs = 1;
+    p->body = body;
+    p->pub.body = body;
+    p->pub.len = len;
+    sha256_hex(body, len, hex);
+    snprintf(p->pub.etag, sizeof(p->pub.etag), "\"%.40s\"", hex);
+    if (len >= 512) {
+        uLongf glen = compressBound((uLong)len) + 32;
+        z_stream zs;
+        memset(&zs, 0, sizeof(zs));
+        p->gz = xmalloc(glen);
+        /* windowBits 15 + 16: a gzip wrapper, as Content-Encoding: gzip wants. */
+        if (deflateInit2(&zs, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) == Z_OK) {
+            zs.next_in = (Bytef *)body;
+            zs.avail_in = (uInt)len;
+            zs.next_out = (Bytef *)p->gz;
+            zs.avail_out = (uInt)glen;
+            if (deflate(&zs, Z_FINISH) == Z_STREAM_END) {
+                p->pub.gz = p->gz;
+                p->pub.gz_len = zs.total_out;
+            }
+            deflateEnd(&zs);
+        }
+        if (!p->pub.gz) {
+            free(p->gz);
+            p->gz = NULL;
+        }
+    }
+    return p;
+}
+
+static struct rsv__cache *cache_new(void)
+{
+    struct rsv__cache *c = xcalloc(1, sizeof(*c));
+    pthread_mutex_init(&c->mu, NULL);
+    return c;
+}
+
+static void entry_free(struct cache_entry *e)
+{
+    free(e->key);
+    free(e->stamps);
+    rsv_page_unref(&e->page->pub);
+    free(e);
+}
+
+static void cache_free(struct rsv__cache *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < CACHE_SLOTS; i++) {
+        struct cache_entry *e = c->slots[i];
+        while (e) {
+            struct cache_entry *next = e->next;
+            entry_free(e);
+            e = next;
+        }
+    }
+    pthread_mutex_destroy(&c->mu);
+    free(c);
+}
+
+/* A fresh cached page for key, referenced, or NULL. */
+static struct page_impl *cache_get_fresh(struct rsv__cache *c, const char *key, int64_t now)
+{
+    struct cache_entry *e;
+    struct page_impl *p = NULL;
+
+    pthread_mutex_lock(&c->mu);
+    for (e = c->slots[hash_str(key) % CACHE_SLOTS]; e; e = e->next) {
+        if (strcmp(e->key, key) == 0) {
+            if (now < e->fresh_until) {
+                p = e->page;
+                page_ref(p);
+            }
+            break;
+        }
+    }
+    pthread_mutex_unlock(&c->mu);
+    return p;
+}
+
+/* The cached page for key if its stamps equal `stamps` (then refreshed). */
+static struct page_impl *cache_get_same(struct rsv__cache *c, const char *key,
+                                        const char *stamps, int64_t fresh_until)
+{
+    struct cache_entry *e;
+    struct page_impl *p = NULL;
+
+    pthread_mutex_lock(&c->mu);
+    for (e = c->slots[hash_str(key) % CACHE_SLOTS]; e; e = e->next) {
+        if (strcmp(e->key, key) == 0) {
+            if (strcmp(e->stamps, stamps) == 0) {
+                e->fresh_until = fresh_until;
+                p = e->page;
+                page_ref(p);
+            }
+            break;
+        }
+    }
+    pthread_mutex_unlock(&c->mu);
+    return p;
+}
+
+static void cache_put(struct rsv__cache *c, const char *key, struct page_impl *p,
+                      const char *stamps, int64_t fresh_until)
+{
+    struct cache_entry **pp;
+    struct cache_entry *e;
+    size_t slot = hash_str(key) % CACHE_SLOTS;
+
+    pthread_mutex_lock(&c->mu);
+    for (pp = &c->slots[slot]; *pp; pp = &(*pp)->next) {
+        if (strcmp((*pp)->key, key) == 0) {
+            e = *pp;
+            *pp = e->next;
+            entry_free(e);
+            c->count--;
+            break;
+        }
+    }
+    /* Bounded: a chain longer than 8 drops its oldest entry. */
+    {
+        size_t depth = 0;
+        for (pp = &c->slots[slot]; *pp; pp = &(*pp)->next) {
+            if (++depth >= 8) {
+                e = *pp;
+                *pp = NULL;
+                while (e) {
+                    struct cache_entry *next = e->next;
+                    entry_free(e);
+                    c->count--;
+                    e = next;
+                }
+                break;
+            }
+        }
+    }
+    e = xcalloc(1, sizeof(*e));
+    e->key = xstrdup(key);
+    e->page = p;
+    page_ref(p);
+    e->stamps = xstrdup(stamps);
+    e->fresh_until = fresh_until;
+    e->next = c->slots[slot];
+    c->slots[slot] = e;
+    c->count++;
+    pthread_mutex_unlock(&c->mu);
+}
+
+int rsv_new(const struct rsv_opts *opts, struct rsv **out)
+{
+    struct rsv *r;
+    struct buf why;
+    int rc;
+
+    assert(opts && opts->cfg && opts->stg);
+    buf_init(&why, 4096);
+    r = xcalloc(1, sizeof(*r));
+    INIT_OBJ(r, RSV_MAGIC);
+    r->cfg = opts->cfg;
+    r->stg = opts->stg;
+    r->up = opts->up;
+    r->offline = opts->offline || !opts->up;
+    rc = rsv__markers_new(opts->cfg, &r->markers, &why);
+    if (rc) {
+        log_errorx("%s", buf_cstr(&why));
+        buf_release(&why);
+        free(r);
+        return rc;
+    }
+    buf_release(&why);
+    r->pages_sf = rsv__sf_new();
+    r->rendered = cache_new();
+    r->files = rsv__files_new();
+    *out = r;
+    return 0;
+}
+
+void rsv_free(struct rsv *r)
+{
+    if (!r)
+        return;
+    CHECK_OBJ(r, RSV_MAGIC);
+    rsv__files_free(r->files);
+    cache_free(r->rendered);
+    rsv__sf_free(r->pages_sf);
+    rsv__markers_free(r->markers);
+    FINI_OBJ(r);
+    free(r);
+}
+
+int rsv__find_route(const struct rsv *r, const char *name, struct rsv__route *out)
+{
+    const struct config_view *v = config_find_view(r->cfg, name);
+    const struct config_index *ix;
+
+    if (v) {
+        *out = (struct rsv__route){v->name, v, NULL};
+        return 0;
+    }
+    ix = config_find_index(r->cfg, name);
+    if (ix) {
+        *out = (struct rsv__route){ix->name, NULL, ix};
+        return 0;
+    }
+    return IMX_ENOTFOUND;
+}
+
+bool rsv_route_exists(const struct rsv *r, const char *name)
+{
+    struct rsv__route rt;
+    return rsv__find_route(r, name, &rt) == 0;
+}
+
+/* Percent-encode a filename for the last URL segment ('+' becomes %2B). */
+static void encode_segment(struct buf *out, const char *s)
+{
+    static const char hexd[] = "0123456789ABCDEF";
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            c == '-' || c == '_' || c == '.' || c == '~') {
+            buf_putc(out, (char)c);
+        } else {
+            buf_putc(out, '%');
+            buf_putc(out, hexd[c >> 4]);
+            buf_putc(out, hexd[c & 15]);
+        }
+    }
+}
+
+/*
+ * Point every file at this server: /files/<key>/<filename>, relative to the
+ * page (so a reverse proxy may mount us under a prefix) or under public_url.
+ * Files whose sha256 was computed on first download get it here. Offline,
+ * only files whose bytes are stored are kept (SPEC section 7).
+ */
+static void rewrite_links(struct rsv *r, struct rsv__merged *m, unsigned depth)
+{
+    struct simple_project *p = &m->page;
+    struct buf u;
+    size_t kept = 0;
+
+    buf_init(&u, BUF_NOMAX);
+    for (size_t i = 0; i < p->nfiles; i++) {
+        struct simple_file *f = &p->files[i];
+        char key[33];
+
+        rsv__file_key(m->origin[i]->name, f->url, key);
+        if (r->offline || !simple_hashes_get(&f->hashes, "sha256")) {
+            struct stg_file rec = {0};
+            bool stored = false;
+            if (stg_file_get(r->stg, key, &rec) == 0) {
+                stored = rec.sha256 && stg_blob_exists(r->stg, rec.sha256);
+                if (rec.sha256 && !simple_hashes_get(&f->hashes, "sha256"))
+                    simple_hashes_set(&f->hashes, "sha256", rec.sha256);
+                if (r->offline && f->core_metadata &&
+                    !(rec.metadata_sha256 && stg_blob_exists(r->stg, rec.metadata_sha256)))
+                    f->core_metadata = false;
+                stg_file_release(&rec);
+            }
+            if (r->offline && !stored) {
+                simple_file_release(f);
+                continue;
+            }
+        }
+        buf_reset(&u);
+        if (r->cfg->server.public_url) {
+            buf_printf(&u, "%s/files/%s/", r->cfg->server.public_url, key);
+        } else {
+            for (unsigned d = 0; d < depth; d++)
+                buf_appends(&u, "../");
+            buf_printf(&u, "files/%s/", key);
+        }
+        encode_segment(&u, f->filename);
+        free(f->url);
+        f->url = xstrdup(buf_cstr(&u));
+        if (kept != i) {
+            p->files[kept] = *f;
+            m->origin[kept] = m->origin[i];
+        }
+        kept++;
+    }
+    p->nfiles = kept;
+    buf_release(&u);
+}
+
+static int render(const struct simple_project *p, const char *name, enum rsv_format fmt,
+                  struct page_impl **out)
+{
+    struct buf b;
+    size_t len = 0;
+    char *body;
+    int rc;
+
+    buf_init(&b, MAX_RENDERED_BYTES);
+    rc = fmt == RSV_FORMAT_JSON ? simple_render_json(p, name, &b) : simple_render_html(p, name, &b);
+    if (rc) {
+        buf_release(&b);
+        return rc;
+    }
+    body = buf_detach(&b, &len);
+    *out = page_new(body, len);
+    return 0;
+}
+
+int rsv_get_page(struct rsv *r, const char *route, const char *project, enum rsv_format fmt,
+                 unsigned depth, struct rsv_page **out, struct buf *why)
+{
+    struct rsv__route rt;
+    struct rsv__merged m;
+    struct buf stamps;
+    struct page_impl *p = NULL;
+    int64_t fresh_until = 0;
+    char *key;
+    int rc;
+
+    CHECK_OBJ(r, RSV_MAGIC);
+    if (rsv__find_route(r, route, &rt) != 0)
+        return IMX_EINVAL;
+    key = xasprintf("%s\n%s\n%d\n%u", route, project, (int)fmt, depth);
+    p = cache_get_fresh(r->rendered, key, rsv__now());
+    if (p) {
+        *out = &p->pub;
+        free(key);
+        return 0;
+    }
+    rsv__merged_init(&m);
+    buf_init(&stamps, BUF_NOMAX);
+    rc = rsv__merge(r, &rt, project, &m, &stamps, &fresh_until, NULL, why);
+    if (rc)
+        goto out;
+    p = cache_get_same(r->rendered, key, buf_cstr(&stamps), fresh_until);
+    if (!p) {
+        rewrite_links(r, &m, depth);
+        rc = render(&m.page, project, fmt, &p);
+        if (rc) {
+            buf_printf(why, "cannot render '%s': %s", project, imx_strerror(rc));
+            goto out;
+        }
+        cache_put(r->rendered, key, p, buf_cstr(&stamps), fresh_until);
+    }
+    *out = &p->pub;
+out:
+    rsv__merged_release(&m);
+    buf_release(&stamps);
+    free(key);
+    return rc;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Add the normalized names of `src` to `dst` (duplicates removed later). */
+static void add_names(struct simple_index *dst, const struct simple_index *src)
+{
+    struct buf n;
+    buf_init(&n, 4096);
+    for (size_t i = 0; i < src->n; i++) {
+        buf_reset(&n);
+        if (pkgname_normalize(src->names[i], strlen(src->names[i]), &n) == 0)
+            simple_index_add(dst, n.p, n.len);
+    }
+    buf_release(&n);
+}
+
+int rsv_get_list(struct rsv *r, const char *route, enum rsv_format fmt, struct rsv_page **out,
+                 struct buf *why)
+{
+    struct rsv__route rt;
+    struct simple_index all;
+    struct page_impl *p = NULL;
+    struct buf b;
+    int64_t fresh_until = INT64_MAX;
+    char *key;
+    size_t kept = 0;
+    size_t len = 0;
+    int rc = 0;
+
+    CHECK_OBJ(r, RSV_MAGIC);
+    if (rsv__find_route(r, route, &rt) != 0)
+        return IMX_EINVAL;
+    key = xasprintf("%s\n\n%d", route, (int)fmt);
+    p = cache_get_fresh(r->rendered, key, rsv__now());
+    if (p) {
+        *out = &p->pub;
+        free(key);
+        return 0;
+    }
+    simple_index_init(&all);
+    buf_init(&b, MAX_RENDERED_BYTES);
+    for (size_t i = 0; i < (rt.view ? rt.view->nindexes : 1); i++) {
+        const struct config_index *ix =
+            rt.view ? &r->cfg->indexes[rt.view->indexes[i]] : rt.index;
+        struct simple_index one;
+        int64_t fu = 0;
+        rc = rsv__index_list(r, ix, &one, &fu, why);
+        if (rc)
+            goto out;
+        add_names(&all, &one);
+        simple_index_release(&one);
+        if (fu < fresh_until)
+            fresh_until = fu;
+    }
+    for (size_t i = 0; rt.view && i < rt.view->npins; i++)
+        simple_index_add(&all, rt.view->pins[i].project, strlen(rt.view->pins[i].project));
+    qsort(all.names, all.n, sizeof(*all.names), cmp_names);
+    for (size_t i = 0; i < all.n; i++) {
+        if (kept > 0 && strcmp(all.names[kept - 1], all.names[i]) == 0) {
+            free(all.names[i]);
+            continue;
+        }
+        all.names[kept++] = all.names[i];
+    }
+    all.n = kept;
+    rc = fmt == RSV_FORMAT_JSON ? simple_index_render_json(&all, &b)
+                                : simple_index_render_html(&all, &b);
+    if (rc)
+        goto out;
+    {
+        char *body = buf_detach(&b, &len);
+        p = page_new(body, len);
+    }
+    cache_put(r->rendered, key, p, "", fresh_until);
+    *out = &p->pub;
+out:
+    simple_index_release(&all);
+    buf_release(&b);
+    free(key);
+    return rc;
+}

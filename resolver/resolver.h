@@ -1,0 +1,132 @@
+/*
+ * resolver.h - what the server asks of the resolver: pages of routes (a
+ * virtual index or a single upstream index) and package files.
+ *
+ * A "route" is a name served at /<name>/simple/: either a [virtual.*] view
+ * (merging several upstreams by SPEC.md section 5) or an [[index]] served
+ * alone (one upstream, no rules). Names share one namespace (config.h).
+ *
+ * The resolver owns the cache policy (fresh/stale/revalidate/negative, SPEC
+ * section 6), the merge, the link rewriting to /files/<key>/<filename>, and
+ * the single-flight download of files. It never holds an LMDB transaction
+ * across network I/O.
+ *
+ * Threading: every function may be called from any thread concurrently
+ * (the server runs one thread per connection); functions block while an
+ * upstream is asked.
+ *
+ * Calling sequence: rsv_new -> rsv_* from any thread -> rsv_free (after the
+ * server stopped; waits for background downloads to end).
+ */
+#ifndef IMX_RESOLVER_H
+#define IMX_RESOLVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+struct config;
+struct stg;
+struct upstream;
+struct rsv;
+
+struct rsv_opts {
+    const struct config *cfg; /* borrowed; must outlive the rsv */
+    struct stg *stg;          /* borrowed */
+    struct upstream *up;      /* borrowed; NULL only when cfg->server.offline */
+    bool offline;             /* never contact upstreams (SPEC section 7) */
+};
+
+int rsv_new(const struct rsv_opts *opts, struct rsv **out /* OUT */);
+void rsv_free(struct rsv *r); /* NULL-safe */
+
+/* Is `name` a route (a view or an index)? */
+bool rsv_route_exists(const struct rsv *r, const char *name);
+
+enum rsv_format { RSV_FORMAT_HTML = 0, RSV_FORMAT_JSON };
+
+/*
+ * A rendered page, immutable once returned, shared between requests
+ * (reference counted): release with rsv_page_unref.
+ */
+struct rsv_page {
+    const char *body;     /* bytes (not NUL-terminated for clients' sake) */
+    size_t len;
+    const char *gz;       /* gzip of body, NULL if not worth it */
+    size_t gz_len;
+    char etag[48];        /* strong ETag with quotes: "\"<hex>\"" */
+};
+
+void rsv_page_unref(struct rsv_page *p); /* NULL-safe */
+
+/*
+ * The page of `project` (normalized) in route `route`, rendered in `fmt`.
+ * `depth` says where the page is mounted so that relative file links work:
+ * the number of path segments between the server root and the page's
+ * directory ("/cu124/simple/torch/" = 3, "/simple/torch/" = 2).
+ *
+ * Returns 0 with *out, or:
+ *   IMX_ENOTFOUND  no index of the route has the project (404)
+ *   IMX_EUPSTREAM  an index whose answer decides the page cannot be read and
+ *                  nothing is cached (502); `why` gets one line naming it
+ *   IMX_EINVAL     unknown route
+ */
+int rsv_get_page(struct rsv *r, const char *route, const char *project, enum rsv_format fmt,
+                 unsigned depth, struct rsv_page **out /* OUT */, struct buf *why);
+
+/* The project list of a route (union of its indexes' lists and its pins). */
+int rsv_get_list(struct rsv *r, const char *route, enum rsv_format fmt,
+                 struct rsv_page **out /* OUT */, struct buf *why);
+
+/*
+ * A package file (or its PEP 658 metadata when `metadata`): either stored
+ * (fd >= 0: serve with sendfile) or streaming from a download in progress
+ * (read with rsv_body_read, which blocks until bytes arrive).
+ */
+struct rsv_body {
+    int fd;               /* stored blob, opened read-only; -1 when streaming */
+    int64_t size;         /* -1 when unknown (streaming without Content-Length) */
+    char sha256[65];      /* "" when not yet known (streaming) */
+    struct rsv__flight *flight; /* streaming source, NULL when stored */
+};
+
+/*
+ * Open /files/<key>/<filename>[.metadata]. Returns 0 with *out, or:
+ *   IMX_ENOTFOUND  the key is not in the file table (no page gave it), the
+ *                  filename does not match, metadata not advertised, or
+ *                  (offline) the bytes are not stored; no upstream request
+ *   IMX_EUPSTREAM  the upstream could not be reached / answered an error;
+ *                  `why` names it
+ */
+int rsv_open_file(struct rsv *r, const char *key, const char *filename, bool metadata,
+                  struct rsv_body **out /* OUT */, struct buf *why);
+/*
+ * Read up to n bytes at offset pos of a streaming body. Blocks until bytes
+ * are there. Returns the count (> 0), 0 at the verified end, or a negative
+ * IMX_E* code when the download failed (hash mismatch, upstream cut): the
+ * client's transfer must then be aborted. The last byte of a file is only
+ * released once its hash is verified, so a client never sees a
+ * complete-looking body with wrong bytes.
+ */
+int64_t rsv_body_read(struct rsv_body *b, uint64_t pos, void *dst, size_t n);
+void rsv_body_free(struct rsv_body *b); /* NULL-safe; closes fd */
+
+#endif
+
+/*
+ * Explain the page of `project` in `route`: for every file of every
+ * consulted index, kept or dropped and the rule that decided it. Appends a
+ * text table to `text` and/or a JSON document to `json` (either may be
+ * NULL). Returns 0, IMX_EINVAL (unknown route), IMX_ENOTFOUND,
+ * IMX_EUPSTREAM (`why`).
+ */
+int rsv_explain(struct rsv *r, const char *route, const char *project, struct buf *text,
+                struct buf *json, struct buf *why);
+
+/* Counters for /metrics and stats. */
+struct rsv_counters {
+    uint64_t hash_conflicts;
+};
+void rsv_counters(const struct rsv *r, struct rsv_counters *out /* OUT */);

@@ -1,0 +1,146 @@
+/*
+ * resolver_int.h - private to the resolver/ sources (rsv__ prefix).
+ */
+#ifndef IMX_RESOLVER_INT_H
+#define IMX_RESOLVER_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "config.h"
+#include "resolver.h"
+#include "simple.h"
+#include "storage.h"
+#include "upstream.h"
+
+#define RSV_MAGIC 0x52535631u
+#define RSV_MAX_FILES 200000
+#define RSV_MAX_NAMES 2000000
+/* Bytes of a project list page (PyPI's is tens of MB). */
+#define RSV_MAX_LIST_BYTES (256u << 20)
+
+/* ---- single flight: one computation per key, others wait (flight.c) ---- */
+
+struct rsv__sf;
+
+/* ---- upstream pages with cache policy (project.c) ---- */
+
+/*
+ * What one index says about one project, after the cache policy ran.
+ *   RSV__PRESENT  page in `page` (resolved absolute URLs)
+ *   RSV__ABSENT   the index does not have it (404/403, cached negatively)
+ */
+enum rsv__page_state { RSV__PRESENT = 1, RSV__ABSENT = 2 };
+
+struct rsv__ipage {
+    enum rsv__page_state state;
+    struct simple_project page; /* valid when PRESENT */
+    int64_t fetched_at;         /* when the upstream last confirmed it */
+    int64_t fresh_until;        /* serve without asking before this time */
+    bool stale;                 /* served stale because the upstream failed */
+    char stamp[72];             /* changes whenever the content changes */
+};
+
+void rsv__ipage_release(struct rsv__ipage *p);
+
+/*
+ * Get the page of `project` from index `ix` through the cache. Returns 0
+ * (state set), IMX_EUPSTREAM / IMX_ETIMEDOUT (nothing usable cached; `why`
+ * names the index), IMX_EOFFLINE never (offline: cached or ABSENT).
+ */
+int rsv__index_page(struct rsv *r, const struct config_index *ix, const char *project,
+                    struct rsv__ipage *out /* OUT */, struct buf *why);
+
+/* The project list of an index (names as listed). Same errors. */
+int rsv__index_list(struct rsv *r, const struct config_index *ix,
+                    struct simple_index *out /* OUT */, int64_t *fresh_until, struct buf *why);
+
+/* The /files/ key of an upstream URL of an index: 32 hex digits. */
+void rsv__file_key(const char *index, const char *url, char key[33]);
+
+struct rsv {
+    unsigned magic;
+    const struct config *cfg;
+    struct stg *stg;
+    struct upstream *up;
+    bool offline;
+    struct rsv__sf *pages_sf;   /* single flight of upstream page fetches */
+    struct rsv__cache *rendered;/* rendered pages (resolver.c) */
+    struct rsv__files *files;   /* downloads in flight (fetch.c) */
+    struct rsv__markers *markers; /* parsed pin markers (merge.c) */
+    uint64_t hash_conflicts;    /* same filename, different sha256 (atomic) */
+};
+
+/* flight.c: generic single flight keyed by string. */
+struct rsv__sf *rsv__sf_new(void);
+void rsv__sf_free(struct rsv__sf *sf);
+/*
+ * Run fn(ctx) for key unless another thread is already running it for the
+ * same key; then wait for that run to end and return its result instead
+ * (fn is not called). Callers must re-read shared state afterwards.
+ */
+int rsv__sf_do(struct rsv__sf *sf, const char *key, int (*fn)(void *ctx), void *ctx);
+
+int64_t rsv__now(void);
+
+#endif
+
+/* ---- routes and the merge (merge.c) ---- */
+
+/* A name served at /<name>/simple/: a view, or one index alone. */
+struct rsv__route {
+    const char *name;
+    const struct config_view *view;   /* NULL for an index served alone */
+    const struct config_index *index; /* set when view is NULL */
+};
+
+int rsv__find_route(const struct rsv *r, const char *name, struct rsv__route *out /* OUT */);
+
+/* Where a consulted file went, for `indexmux explain` (explain.c). */
+struct rsv__decision {
+    const char *index;     /* borrowed from config */
+    char *filename;
+    bool kept;
+    char *rule;            /* one line: which rule decided */
+};
+
+struct rsv__explain {
+    struct rsv__decision *v;
+    size_t n, cap;
+};
+
+void rsv__explain_add(struct rsv__explain *ex, const char *index, const char *filename, bool kept,
+                      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+void rsv__explain_release(struct rsv__explain *ex);
+
+/*
+ * Build the merged page of `project` in a route (SPEC.md section 5), with
+ * upstream URLs still in the files. `stamps` receives a string that changes
+ * whenever any input page changes; *fresh_until the earliest time an input
+ * must be rechecked. `ex` (may be NULL) records every decision.
+ * Returns 0, IMX_ENOTFOUND (no consulted index has the project),
+ * IMX_EUPSTREAM (an index that decides the page cannot be read; `why`).
+ */
+struct rsv__merged {
+    struct simple_project page;
+    const struct config_index **origin; /* page.nfiles entries: where each file came from */
+    size_t cap;
+};
+
+void rsv__merged_init(struct rsv__merged *m);
+void rsv__merged_release(struct rsv__merged *m);
+
+int rsv__merge(struct rsv *r, const struct rsv__route *route, const char *project,
+               struct rsv__merged *out /* OUT */, struct buf *stamps, int64_t *fresh_until,
+               struct rsv__explain *ex, struct buf *why);
+
+/* Parsed markers of every pin source, in config order (merge.c). */
+struct rsv__markers;
+int rsv__markers_new(const struct config *cfg, struct rsv__markers **out, struct buf *why);
+void rsv__markers_free(struct rsv__markers *m);
+
+/* fetch.c */
+struct rsv__files *rsv__files_new(void);
+void rsv__files_free(struct rsv__files *fs);

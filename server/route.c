@@ -1,0 +1,352 @@
+/*
+ * route.c - maps request paths onto the resolver (SPEC.md section 4).
+ *
+ *   /simple/                        project list of server.default
+ *   /simple/<project>/              its project page
+ *   /<route>/simple/[<project>/]    the same for a view or a single index
+ *   /<view>/explain/<project>/      explain JSON (not part of the simple API)
+ *   /files/<key>/<filename>         a package file (.metadata beside it)
+ *
+ * Redirects are relative ("foo/", "../foo-bar/") so that the server works
+ * mounted under a path prefix behind a reverse proxy.
+ */
+#include "compat.h"
+
+#include <stdio.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "err.h"
+#include "log.h"
+#include "negotiate.h"
+#include "pkgname.h"
+#include "range.h"
+#include "resolver.h"
+#include "route.h"
+#include "xalloc.h"
+
+#define FILE_CACHE_CONTROL "max-age=365000000, immutable, public"
+
+static struct srv_response *error_for(int rc, const char *what, struct buf *why)
+{
+    switch (rc) {
+    case IMX_ENOTFOUND:
+        return srv_response_errorf(404, "not found: %s", what);
+    case IMX_EINVAL:
+        return srv_response_errorf(404, "no such index: %s", what);
+    default:
+        return srv_response_errorf(502, "%s", why->len ? buf_cstr(why) : imx_strerror(rc));
+    }
+}
+
+/* The ETag of a representation: the gzip one differs from the plain one. */
+static void etag_of(const struct rsv_page *p, bool gz, char *out, size_t outlen)
+{
+    if (gz)
+        snprintf(out, outlen, "%.*s-gz\"", (int)strlen(p->etag) - 1, p->etag);
+    else
+        snprintf(out, outlen, "%s", p->etag);
+}
+
+static bool etag_listed(const char *inm, const char *etag)
+{
+    const char *p;
+    size_t n = strlen(etag);
+
+    if (!inm)
+        return false;
+    if (strcmp(inm, "*") == 0)
+        return true;
+    for (p = strstr(inm, etag); p; p = strstr(p + 1, etag)) {
+        char after = p[n];
+        if (after == '\0' || after == ',' || after == ' ' || after == '\t')
+            return true;
+    }
+    return false;
+}
+
+static struct srv_response *page_response(const struct route_ctx *rc, const struct srv_request *req,
+                                          struct rsv_page *page, enum negotiate_type t)
+{
+    bool gz = page->gz && negotiate_accepts_gzip(srv_request_header(req, "Accept-Encoding"));
+    const char *inm = srv_request_header(req, "If-None-Match");
+    struct srv_response *resp;
+    char etag[64];
+    char cc[64];
+
+    etag_of(page, gz, etag, sizeof(etag));
+    if (etag_listed(inm, etag)) {
+        resp = srv_response_new_buf(304, NULL, NULL, 0);
+    } else {
+        const char *body = gz ? page->gz : page->body;
+        size_t len = gz ? page->gz_len : page->len;
+        resp = srv_response_new_buf(200, negotiate_content_type(t), xmemdup(body, len), len);
+        if (gz)
+            srv_response_add_header(resp, "Content-Encoding", "gzip");
+    }
+    snprintf(cc, sizeof(cc), "max-age=%u, public", rc->cfg->server.page_max_age);
+    srv_response_add_header(resp, "Vary", "Accept, Accept-Encoding");
+    srv_response_add_header(resp, "Cache-Control", cc);
+    srv_response_add_header(resp, "ETag", etag);
+    return resp;
+}
+
+static struct srv_response *serve_page(const struct route_ctx *rc, const struct srv_request *req,
+                                       const char *route, const char *project, unsigned depth)
+{
+    enum negotiate_type t;
+    struct rsv_page *page = NULL;
+    struct srv_response *resp;
+    struct buf why;
+    int r;
+
+    if (negotiate_page(srv_request_header(req, "Accept"), srv_request_query(req, "format"), &t) !=
+        0)
+        return srv_response_error(406, "none of the offered types is acceptable: "
+                                       "application/vnd.pypi.simple.v1+json, "
+                                       "application/vnd.pypi.simple.v1+html, text/html");
+    buf_init(&why, 1024);
+    r = project ? rsv_get_page(rc->rsv, route, project,
+                               t == NEG_JSON ? RSV_FORMAT_JSON : RSV_FORMAT_HTML, depth, &page, &why)
+                : rsv_get_list(rc->rsv, route, t == NEG_JSON ? RSV_FORMAT_JSON : RSV_FORMAT_HTML,
+                               &page, &why);
+    if (r) {
+        char what[512];
+        snprintf(what, sizeof(what), "project '%s' in '%s'", project ? project : "(list)", route);
+        resp = error_for(r, r == IMX_EINVAL ? route : what, &why);
+    } else {
+        resp = page_response(rc, req, page, t);
+        rsv_page_unref(page);
+    }
+    buf_release(&why);
+    return resp;
+}
+
+static struct srv_response *redirect(const char *location)
+{
+    struct srv_response *resp = srv_response_errorf(301, "moved to %s", location);
+    srv_response_add_header(resp, "Location", location);
+    return resp;
+}
+
+/*
+ * /<...>/simple/<rest>: rest is "" (the list), "<project>/", or something to
+ * redirect. `depth` is the depth of the list ("/simple/" = 1).
+ */
+static struct srv_response *simple_routes(const struct route_ctx *rc, const struct srv_request *req,
+                                          const char *route, const char *rest, unsigned depth)
+{
+    const char *slash = strchr(rest, '/');
+    size_t nlen = slash ? (size_t)(slash - rest) : strlen(rest);
+    struct buf norm;
+    struct srv_response *resp;
+
+    if (rest[0] == '\0')
+        return serve_page(rc, req, route, NULL, depth);
+    if (slash && slash[1] != '\0')
+        return srv_response_errorf(404, "not found: %s", req->path);
+    if (!pkgname_valid(rest, nlen))
+        return srv_response_errorf(404, "not a valid project name: %.*s", (int)nlen, rest);
+    buf_init(&norm, 512);
+    if (pkgname_normalize(rest, nlen, &norm) != 0) {
+        buf_release(&norm);
+        return srv_response_errorf(404, "not a valid project name: %.*s", (int)nlen, rest);
+    }
+    if (!slash || norm.len != nlen || memcmp(norm.p, rest, nlen) != 0) {
+        /* Relative: "Foo" -> "foo/", "Foo_Bar/" -> "../foo-bar/". */
+        char *loc = xasprintf("%s%s/", slash ? "../" : "", buf_cstr(&norm));
+        resp = redirect(loc);
+        free(loc);
+    } else {
+        resp = serve_page(rc, req, route, buf_cstr(&norm), depth + 1);
+    }
+    buf_release(&norm);
+    return resp;
+}
+
+struct file_reader {
+    struct rsv_body *body;
+};
+
+static ssize_t file_read(void *ctx, uint64_t pos, char *dst, size_t max)
+{
+    struct file_reader *fr = ctx;
+    int64_t n = rsv_body_read(fr->body, pos, dst, max);
+    if (n > 0)
+        return (ssize_t)n;
+    return n == 0 ? SRV_READ_EOF : SRV_READ_ERROR;
+}
+
+static void file_reader_free(void *ctx)
+{
+    struct file_reader *fr = ctx;
+    rsv_body_free(fr->body);
+    free(fr);
+}
+
+static bool is_hex32(const char *p, size_t n)
+{
+    if (n != 32)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f')))
+            return false;
+    }
+    return true;
+}
+
+static struct srv_response *serve_file(const struct route_ctx *rc, const struct srv_request *req,
+                                       const char *rest)
+{
+    const char *slash = strchr(rest, '/');
+    char key[33];
+    char *filename = NULL;
+    bool metadata = false;
+    struct rsv_body *body = NULL;
+    struct srv_response *resp = NULL;
+    struct buf why;
+    char etag[80];
+    size_t flen;
+    int r;
+
+    if (!slash || !is_hex32(rest, (size_t)(slash - rest)) || slash[1] == '\0' ||
+        strchr(slash + 1, '/'))
+        return srv_response_errorf(404, "not found: %s", req->path);
+    memcpy(key, rest, 32);
+    key[32] = '\0';
+    filename = xstrdup(slash + 1);
+    flen = strlen(filename);
+    if (flen > 9 && strcmp(filename + flen - 9, ".metadata") == 0) {
+        metadata = true;
+        filename[flen - 9] = '\0';
+    }
+    buf_init(&why, 1024);
+    r = rsv_open_file(rc->rsv, key, filename, metadata, &body, &why);
+    if (r) {
+        resp = r == IMX_ENOTFOUND ? srv_response_errorf(404, "not found: %s", req->path)
+                                  : srv_response_errorf(502, "%s", buf_cstr(&why));
+        goto out;
+    }
+    if (body->fd >= 0) {
+        struct range rg;
+        const char *range = srv_request_header(req, "Range");
+        const char *if_range = srv_request_header(req, "If-Range");
+        uint64_t size = (uint64_t)body->size;
+        int fd = body->fd;
+
+        snprintf(etag, sizeof(etag), "\"%s\"", body->sha256);
+        body->fd = -1;
+        if (range && if_range && !range_if_range_matches(if_range, etag))
+            range = NULL;
+        r = range ? range_parse(range, size, &rg) : IMX_ENOTFOUND;
+        if (r == 0) {
+            char cr[96];
+            resp = srv_response_new_fd(206, fd, rg.start, rg.len);
+            snprintf(cr, sizeof(cr), "bytes %llu-%llu/%llu", (unsigned long long)rg.start,
+                     (unsigned long long)(rg.start + rg.len - 1), (unsigned long long)size);
+            srv_response_add_header(resp, "Content-Range", cr);
+        } else if (r == IMX_ERANGE) {
+            char cr[64];
+            close(fd);
+            resp = srv_response_errorf(416, "range not satisfiable: %s", range);
+            snprintf(cr, sizeof(cr), "bytes */%llu", (unsigned long long)size);
+            srv_response_add_header(resp, "Content-Range", cr);
+            goto out;
+        } else {
+            resp = srv_response_new_fd(200, fd, 0, size);
+        }
+        srv_response_add_header(resp, "ETag", etag);
+    } else {
+        /* Still downloading: stream; ranges are answered once it is stored. */
+        struct file_reader *fr = xcalloc(1, sizeof(*fr));
+        fr->body = body;
+        resp = srv_response_new_callback(200, body->size, file_read, fr, file_reader_free);
+        body = NULL;
+    }
+    srv_response_add_header(resp, "Content-Type", "application/octet-stream");
+    srv_response_add_header(resp, "Accept-Ranges", "bytes");
+    srv_response_add_header(resp, "Cache-Control", FILE_CACHE_CONTROL);
+out:
+    rsv_body_free(body);
+    buf_release(&why);
+    free(filename);
+    return resp;
+}
+
+static struct srv_response *serve_explain(const struct route_ctx *rc, const char *view,
+                                          const char *rest)
+{
+    struct buf json;
+    struct buf why;
+    struct srv_response *resp;
+    size_t n = strlen(rest);
+    char *project;
+    int r;
+
+    if (n < 2 || rest[n - 1] != '/')
+        return srv_response_errorf(404, "not found: explain/%s", rest);
+    project = xstrndup(rest, n - 1);
+    buf_init(&json, 64u << 20);
+    buf_init(&why, 1024);
+    r = rsv_explain(rc->rsv, view, project, NULL, &json, &why);
+    if (r && r != IMX_ENOTFOUND) {
+        resp = error_for(r, view, &why);
+        buf_release(&json);
+    } else {
+        size_t len = 0;
+        char *body = buf_detach(&json, &len);
+        resp = srv_response_new_buf(200, "application/json", body, len);
+    }
+    buf_release(&why);
+    free(project);
+    return resp;
+}
+
+int route_handle(void *ctx, const struct srv_request *req, struct srv_response **out)
+{
+    const struct route_ctx *rc = ctx;
+    const char *path = req->path;
+    const char *seg_end;
+    char name[256];
+
+    /* Encoded slashes and NULs never name anything here. */
+    if (strstr(req->raw_path, "%2F") || strstr(req->raw_path, "%2f") ||
+        strstr(req->raw_path, "%00") || strstr(path, "/../") || strstr(path, "/./")) {
+        *out = srv_response_errorf(404, "not found: %s", req->raw_path);
+        return 0;
+    }
+    if (strncmp(path, "/files/", 7) == 0) {
+        *out = serve_file(rc, req, path + 7);
+        return 0;
+    }
+    if (strcmp(path, "/simple") == 0) {
+        *out = redirect("simple/");
+        return 0;
+    }
+    if (strncmp(path, "/simple/", 8) == 0) {
+        *out = simple_routes(rc, req, rc->cfg->server.default_view, path + 8, 1);
+        return 0;
+    }
+    seg_end = strchr(path + 1, '/');
+    if (seg_end && (size_t)(seg_end - path - 1) < sizeof(name)) {
+        memcpy(name, path + 1, (size_t)(seg_end - path - 1));
+        name[seg_end - path - 1] = '\0';
+        if (rsv_route_exists(rc->rsv, name)) {
+            if (strcmp(seg_end, "/simple") == 0) {
+                *out = redirect("simple/");
+                return 0;
+            }
+            if (strncmp(seg_end, "/simple/", 8) == 0) {
+                *out = simple_routes(rc, req, name, seg_end + 8, 2);
+                return 0;
+            }
+            if (strncmp(seg_end, "/explain/", 9) == 0) {
+                *out = serve_explain(rc, name, seg_end + 9);
+                return 0;
+            }
+        }
+    }
+    *out = srv_response_errorf(404, "not found: %s", path);
+    return 0;
+}
