@@ -336,3 +336,8 @@ void simple_index_add(struct simple_index *ix, const char *name, size_t len)
     ix->names = xgrow(ix->names, &ix->cap, ix->n + 1, sizeof(*ix->names));
     ix->names[ix->n++] = xstrndup(name, len);
 }
+
+void simple_file_release(struct simple_file *f)
+{
+    simple__file_release(f);
+}

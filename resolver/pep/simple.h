@@ -72,6 +72,8 @@ void simple_project_release(struct simple_project *p); /* NULL-safe; re-inits */
 struct simple_file *simple_project_add_file(struct simple_project *p);
 /* Deep copy of one file into a new slot of dst. */
 struct simple_file *simple_project_copy_file(struct simple_project *dst, const struct simple_file *f);
+/* Free the strings of one file and reset it (size = -1). NULL-safe. */
+void simple_file_release(struct simple_file *f);
 /* The value of the named hash, or NULL. */
 const char *simple_hashes_get(const struct simple_hashes *h, const char *name);
 /* Set (replace or add) a hash; name and value are copied, lower-cased. */
