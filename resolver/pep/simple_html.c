@@ -378,7 +378,7 @@ static int render_file(const struct simple_file *f, struct buf *b)
 
     rc = buf_appends(b, "    <a href=\"");
     if (rc == 0)
-        rc = put_esc(b, f->url);
+        rc = put_esc(b, f->url ? f->url : "");
     if (rc == 0 && h != NULL) {
         rc = buf_putc(b, '#');
         if (rc == 0)
