@@ -546,16 +546,21 @@ static void config_read_index(struct config_ctx *c, const struct toml_node *t, s
     }
     if (ix.password_env) {
         const char *v = config_env_lookup(c->opts ? c->opts->envp : NULL, ix.password_env);
+        char *path = xasprintf("%s.password-env", prefix);
         if (v)
             ix.password = xstrdup(v);
         else
-            config_warn(c, toml_get(t, "password-env"), ok ? ix.name : prefix,
+            config_warn(c, toml_get(t, "password-env"), path,
                         "environment variable '%s' is not set; no password is sent",
                         ix.password_env);
+        free(path);
     }
-    if (!ix.tls_verify)
-        config_warn(c, toml_get(t, "tls-verify"), ok ? ix.name : prefix,
-                    "TLS certificate verification is disabled");
+    if (!ix.tls_verify) {
+        char *path = xasprintf("%s.tls-verify", prefix);
+        config_warn(c, toml_get(t, "tls-verify"), path,
+                    "TLS certificate verification is disabled for '%s'", ix.url ? ix.url : "");
+        free(path);
+    }
     if (!ok)
         goto out;
     c->cfg->indexes = xgrow(c->cfg->indexes, cap, c->cfg->nindexes + 1, sizeof(ix));

@@ -2,10 +2,13 @@
  * fuzz_toml.c - libFuzzer driver for the TOML parser: parse arbitrary bytes
  * and, when they parse, walk the whole tree checking the invariants every
  * caller relies on (positions set, strings NUL-terminated, depth bounded,
- * every table member found again by toml_get).
+ * every table member found again by toml_get), then load the same bytes as
+ * an indexmux configuration so the schema layer (and its built-in marker
+ * check) sees the same inputs.
  */
 #include "compat.h"
 
+#include "config.h"
 #include "err.h"
 #include "toml.h"
 
@@ -38,13 +41,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct buf err;
     int rc;
 
-    buf_init(&err, 4096);
+    buf_init(&err, 1 << 16);
     rc = toml_parse((const char *)data, size, &root, &err);
     if (rc == 0) {
         fuzz_toml_walk(root, 0);
         toml_free(root);
     } else if (err.len == 0) {
         abort(); /* every failure explains itself */
+    }
+    buf_reset(&err);
+    {
+        struct config cfg;
+        struct buf warn;
+        buf_init(&warn, 1 << 16);
+        if (config_load_string("fuzz", (const char *)data, size, NULL, &cfg, &err, &warn) == 0)
+            config_release(&cfg);
+        buf_release(&warn);
     }
     buf_release(&err);
     return 0;

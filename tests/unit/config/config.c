@@ -368,7 +368,7 @@ Test(config, password_env_warning_and_value)
     cr_assert_str_eq(config_find_index(&cfg, "a")->password, "s3cret");
     cr_assert_str_eq(config_find_index(&cfg, "b")->password_env, "MISSING");
     cr_assert_null(config_find_index(&cfg, "b")->password);
-    cr_assert_str_eq(buf_cstr(&warn), "t.toml:9:1: b: environment variable 'MISSING' is not set; "
+    cr_assert_str_eq(buf_cstr(&warn), "t.toml:9:1: index[1].password-env: environment variable 'MISSING' is not set; "
                                       "no password is sent\n");
     config_release(&cfg);
     buf_release(&err);
@@ -394,7 +394,8 @@ Test(config, tls_verify_false_warns)
                  0);
     cr_assert_not(cfg.indexes[0].tls_verify);
     cr_assert_str_eq(buf_cstr(&warn),
-                     "t.toml:4:1: a: TLS certificate verification is disabled\n");
+                     "t.toml:4:1: index[0].tls-verify: TLS certificate verification is "
+                     "disabled for 'https://a/'\n");
     config_release(&cfg);
     buf_release(&err);
     buf_release(&warn);
