@@ -111,23 +111,17 @@ static int load_config(const struct cli *cli, struct config *cfg)
     if (cli->offline)
         cfg->server.offline = true;
     if (cli->listen) {
-        const char *colon = strrchr(cli->listen, ':');
-        uint64_t port;
-        const char *host = cli->listen;
-        size_t hlen = colon ? (size_t)(colon - cli->listen) : 0;
-        if (!colon || str_to_u64(str_from(colon + 1), 65535, &port) != 0) {
+        char *host = NULL;
+        uint16_t port = 0;
+        if (config_parse_listen(cli->listen, &host, &port) != 0) {
             fprintf(stderr, "indexmux: --listen '%s': expected ADDR:PORT or [v6]:PORT\n",
                     cli->listen);
             config_release(cfg);
             return IMX_EINVAL;
         }
-        if (hlen >= 2 && host[0] == '[' && host[hlen - 1] == ']') {
-            host++;
-            hlen -= 2;
-        }
         free(cfg->server.listen_host);
-        cfg->server.listen_host = xstrndup(host, hlen);
-        cfg->server.listen_port = (uint16_t)port;
+        cfg->server.listen_host = host;
+        cfg->server.listen_port = port;
     }
     return 0;
 }
@@ -161,7 +155,9 @@ static int print_views(const struct config *cfg)
     for (size_t v = 0; v < cfg->nviews; v++) {
         const struct config_view *view = &cfg->views[v];
         printf("  %s  /%s/simple/%s\n", view->name, view->name,
-               strcmp(view->name, cfg->server.default_view) == 0 ? "  (also /simple/)" : "");
+               cfg->server.default_view && strcmp(view->name, cfg->server.default_view) == 0
+                   ? "  (also /simple/)"
+                   : "");
         printf("    indexes:  ");
         for (size_t i = 0; i < view->nindexes; i++)
             printf("%s%s", i ? ", " : "", cfg->indexes[view->indexes[i]].name);
@@ -313,8 +309,9 @@ static int cmd_serve(int argc, char **argv)
         fprintf(stderr, "indexmux: serve takes no operands\n%s", usage_serve);
         return EXIT_USAGE;
     }
-    if (load_config(&cli, &cfg) != 0)
-        return 1;
+    rc = load_config(&cli, &cfg);
+    if (rc)
+        return rc == IMX_EINVAL ? EXIT_USAGE : 1;
     setup_log(&cli, &cfg);
     /* Signals are taken by sigwait in this thread only: block them everywhere. */
     sigemptyset(&set);

@@ -325,6 +325,10 @@ int route_handle(void *ctx, const struct srv_request *req, struct srv_response *
         return 0;
     }
     if (strncmp(path, "/simple/", 8) == 0) {
+        if (!rc->cfg->server.default_view) {
+            *out = srv_response_error(404, "no default view: set server.default");
+            return 0;
+        }
         *out = simple_routes(rc, req, rc->cfg->server.default_view, path + 8, 1);
         return 0;
     }
