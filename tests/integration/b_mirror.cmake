@@ -1,0 +1,4 @@
+# Issue 3 ("Mirror"): each [[index]] served alone, driven with the real pip and
+# http.client against the fake upstreams; every test asserts on the upstream's
+# request log. b_mirror_common.py is their shared set-up, not a test.
+imx_integration_test(b_mirror_pip SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/b_mirror_pip.py)
