@@ -1,0 +1,3 @@
+# Virtual indexes (issue 4): the real pip through views that merge fake PyPI,
+# PyTorch-like and private upstreams (tests/integration/virtual_fixture.py).
+imx_integration_test(c_virtual_routing SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/c_virtual_routing.py)
