@@ -1,3 +1,5 @@
 # Virtual indexes (issue 4): the real pip through views that merge fake PyPI,
 # PyTorch-like and private upstreams (tests/integration/virtual_fixture.py).
 imx_integration_test(c_virtual_routing SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/c_virtual_routing.py)
+imx_integration_test(c_virtual_corp SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/c_virtual_corp.py)
+imx_integration_test(c_virtual_failclosed SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/c_virtual_failclosed.py)
