@@ -2,3 +2,5 @@
 # http.client against the fake upstreams; every test asserts on the upstream's
 # request log. b_mirror_common.py is their shared set-up, not a test.
 imx_integration_test(b_mirror_pip SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/b_mirror_pip.py)
+imx_integration_test(b_mirror_headers SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/b_mirror_headers.py)
+imx_integration_test(b_mirror_files SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/b_mirror_files.py)
