@@ -4,3 +4,4 @@ imx_integration_test(c_virtual_routing SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integr
 imx_integration_test(c_virtual_corp SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/c_virtual_corp.py)
 imx_integration_test(c_virtual_failclosed SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/c_virtual_failclosed.py)
 imx_integration_test(c_virtual_install SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/c_virtual_install.py)
+imx_integration_test(c_virtual_explain SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/c_virtual_explain.py)
