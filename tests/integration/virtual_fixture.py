@@ -129,6 +129,13 @@ class Universe:
         self.sha[(origin, fn)] = wheels.sha256_of(p)
         return p
 
+    def sdist(self, origin, name, version):
+        d = os.path.join(self.tmp, "sdists", origin)
+        p = wheels.make_sdist(d, name, version)
+        self.path[(origin, os.path.basename(p))] = p
+        self.sha[(origin, os.path.basename(p))] = wheels.sha256_of(p)
+        return p
+
     def origin_of(self, filename, sha256):
         """Which upstream a file with this name and hash came from (or None)."""
         for (o, fn), h in self.sha.items():
