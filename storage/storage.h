@@ -252,4 +252,130 @@ int stg_copy_compact(struct stg *s, const char *dest_path);
  */
 int stg_reader_check(struct stg *s, int *cleared /* OUT */);
 
+/* ---- maintenance (storage/maint.c) ---- */
+
+/*
+ * Air-gap bundles, garbage collection, consistency checks, per-upstream
+ * figures. A bundle is one ustar file: index.lmdb/data.mdb (a compacted
+ * LMDB copy), blobs/<sha256> for every blob its file table references, and
+ * a last member `manifest` ("indexmux-bundle 1", "lmdb <sha256> <size>",
+ * then one "<sha256> <size>" line per blob). Caps below bound what a bundle
+ * can make the importer allocate or stage.
+ */
+#define STG_BUNDLE_MAX_BLOB (64ULL << 30)      /* one blob member */
+#define STG_BUNDLE_MAX_LMDB (256ULL << 30)     /* the metadata copy */
+#define STG_BUNDLE_MAX_MANIFEST (256u << 20)   /* manifest bytes */
+#define STG_BUNDLE_MAX_MANIFEST_LINE 200       /* one manifest line */
+#define STG_BUNDLE_MAX_MEMBERS 4000000u        /* tar members */
+
+struct stg_bundle_stats {
+    uint64_t pages;         /* export: page records carried; import: pages new or newer */
+    uint64_t files;         /* export: file records carried; import: files new or now stored */
+    uint64_t blobs;         /* export: blobs written; import: blobs new to the store */
+    uint64_t blob_bytes;    /* their bytes */
+    uint64_t skipped_blobs; /* export: referenced but absent (evicted meanwhile) */
+};
+
+struct stg_export_opts {
+    const char *out_path;       /* the bundle; written as out_path.part, then renamed */
+    const char *const *indexes; /* keep only records of these upstream names ... */
+    size_t nindexes;            /* ... when nindexes > 0; 0 exports everything */
+};
+
+/*
+ * Write a bundle of s (read-only stores too: an export may run beside the
+ * server). Staging happens in a temp directory beside out_path, removed on
+ * return. A blob that vanishes meanwhile is left out (counted in
+ * skipped_blobs; the import then clears its digest). A blob whose bytes do
+ * not match its name fails the export (IMX_EHASH: run stg_fsck).
+ * On error out_path is untouched and `why` (may be NULL) gets one line.
+ * 0 with *out (may be NULL), IMX_EHASH, IMX_EEXIST, IMX_EIO, IMX_ENOSPC.
+ */
+int stg_export(struct stg *s, const struct stg_export_opts *o,
+               struct stg_bundle_stats *out /* OUT */, struct buf *why);
+/*
+ * Merge a bundle into s (read-write only). Every member is first staged in
+ * tmp/ and verified (tar header checksums, each blob's sha256 against its
+ * name and the manifest, the metadata copy against the manifest, every
+ * record decodes); only then are blobs committed (through
+ * stg_blob_begin/commit with the expected sha256) and records merged:
+ * pages when new or with a newer fetched_at, files when new, and a stored
+ * file record learns a digest it lacks (the store's own digest is kept).
+ * A digest whose blob is in neither the bundle nor the store is dropped.
+ * Importing the same bundle twice changes nothing the second time.
+ * A damaged bundle changes nothing: IMX_ECORRUPT with `why` set (e.g.
+ * "truncated inside a member", "bad tar header checksum", "missing
+ * manifest", "blob <sha>: content hashes to <sha>").
+ * 0 with *out (may be NULL), IMX_ECORRUPT, IMX_ENOTFOUND (no such file),
+ * IMX_EIO, IMX_ENOSPC, IMX_EMAPFULL (records partly merged; blobs stay).
+ */
+int stg_import(struct stg *s, const char *bundle_path, struct stg_bundle_stats *out /* OUT */,
+               struct buf *why);
+
+struct stg_gc_opts {
+    uint64_t max_bytes; /* evict LRU blobs while their total exceeds this; 0: no limit */
+    int64_t min_age;    /* seconds: unreferenced blobs and tmp/ files younger than this are
+                           left alone (in a running server: a download or a commit in
+                           progress). 0 when no other writer can exist. */
+    int64_t now;        /* unix seconds; 0 means time(NULL) */
+};
+
+struct stg_gc_result {
+    uint64_t blobs, blob_bytes;             /* left after gc */
+    uint64_t unreferenced, unreferenced_bytes;
+    uint64_t evicted, evicted_bytes;
+    uint64_t tmp_removed;
+};
+
+/*
+ * Remove tmp/ leftovers and blobs no file record references, then evict
+ * least-recently-used blobs (by the newest last_access of the records
+ * naming them) until the total is at most max_bytes: the records' digests
+ * are cleared first (the file is fetched again on use, and offline pages
+ * stop listing it), then the blob is unlinked (a client streaming it keeps
+ * its open fd). Safe on the running server's own handle, concurrently with
+ * requests. 0 with *out (may be NULL), IMX_EIO (also: read-only store), or
+ * a stg_put error.
+ */
+int stg_gc(struct stg *s, const struct stg_gc_opts *o, struct stg_gc_result *out /* OUT */);
+
+struct stg_fsck_result {
+    uint64_t blobs, bad_blobs;     /* blobs hashed; those not matching their name */
+    uint64_t records, bad_records; /* page and file records; those that do not decode */
+    uint64_t dangling;             /* digests in file records without a blob */
+};
+
+/*
+ * Re-hash every blob, decode every page and file record, check every
+ * digest of the file table names a blob. report (may be NULL) gets one line
+ * per problem (borrowed for the call). On a writable store a bad blob is
+ * moved to data_dir/quarantine/<sha256> and digests without a blob are
+ * cleared (so the file is fetched again); read-only stores are only
+ * checked. Problems are counted in *out, not returned: 0 (check out),
+ * IMX_EIO, or a stg_put error.
+ */
+int stg_fsck(struct stg *s, void (*report)(void *ctx, const char *line), void *ctx,
+             struct stg_fsck_result *out /* OUT */);
+
+struct stg_index_stats {
+    char *index;           /* upstream [[index]] name (owned by the array) */
+    uint64_t pages;        /* page records (incl. negative answers) */
+    uint64_t files;        /* file records */
+    uint64_t stored_files; /* ... whose blob is stored */
+    uint64_t stored_bytes; /* ... and their bytes */
+};
+
+/*
+ * Figures per upstream, sorted by name, from the page keys and the file
+ * table. 0 with *out (free with stg_index_stats_free) and *n, IMX_EIO.
+ */
+int stg_index_stats(struct stg *s, struct stg_index_stats **out /* OUT */, size_t *n /* OUT */);
+void stg_index_stats_free(struct stg_index_stats *v, size_t n); /* NULL-safe */
+
+/*
+ * Whether a read-write process (a running server) holds data_dir. Never
+ * creates anything. 0 with *in_use, IMX_EIO.
+ */
+int stg_in_use(const char *data_dir, bool *in_use /* OUT */);
+
 #endif
