@@ -6,3 +6,4 @@ imx_integration_test(c_virtual_failclosed SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/int
 imx_integration_test(c_virtual_install SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/c_virtual_install.py)
 imx_integration_test(c_virtual_explain SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/c_virtual_explain.py)
 imx_integration_test(c_virtual_markers SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/c_virtual_markers.py)
+imx_integration_test(c_virtual_pages SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/c_virtual_pages.py)

@@ -70,6 +70,22 @@ class VirtualFailClosed(unittest.TestCase):
             st, doc, body = json_page(imx, "default", "torch")
             self.assertEqual(st, 200, body)
 
+    def test_private_index_unreachable_is_502_not_pypi(self):
+        # first-index with the private index first: if it cannot be asked,
+        # PyPI's squatted acme-internal must not be served instead.
+        dead = "http://127.0.0.1:%d/api/pypi/simple/" % free_port()
+        with Indexmux(self.u.config(internal_url=dead)) as imx:
+            st, h, body = imx.get("/corp/simple/acme-internal/", JSON_ACCEPT)
+            self.assertEqual(st, 502, body)
+            self.assertIn(b"'internal'", body)
+            self.assertNotIn(b"99.0.0", body)
+            p, got = pip_download(imx, "corp", LINUX, "acme-internal")
+            self.assertNotEqual(p.returncode, 0, explain(p))
+            self.assertEqual(got, {})
+            # unsafe-best-match needs every index too
+            st, h, body = imx.get("/corp-best/simple/acme-internal/", JSON_ACCEPT)
+            self.assertEqual(st, 502, body)
+
     def test_pinned_index_lacking_project_contributes_nothing(self):
         # SPEC 5.6: a 403 (PyTorch's "not here") from the pinned index is not
         # an error; Linux/Windows then find no torch, macOS still gets PyPI's.

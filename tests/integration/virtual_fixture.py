@@ -156,10 +156,17 @@ class Universe:
                 pass
 
     # -- configuration ------------------------------------------------------
-    def config(self, extra="", cu124_url=None, cpu_url=None):
+    def config(self, extra="", cu124_url=None, cpu_url=None, internal_url=None, ttl=None):
         """The TOML of SPEC section 2 pointing at the fakes; `extra` is appended
-        (more views); cu124_url/cpu_url override the PyTorch index URLs."""
+        (more views); cu124_url/cpu_url/internal_url override index URLs; `ttl`
+        sets every index's ttl (seconds)."""
         q = lambda s: json.dumps(s)  # noqa: E731 - a TOML basic string for ASCII URLs
+        text = self._config(extra, cu124_url, cpu_url, internal_url, q)
+        if ttl is not None:
+            text = text.replace("\nurl = ", "\nttl = %d\nurl = " % ttl)
+        return text
+
+    def _config(self, extra, cu124_url, cpu_url, internal_url, q):
         return """\
 [server]
 default = "default"
@@ -205,7 +212,7 @@ indexes = ["internal", "pypi"]
 indexes = ["internal", "pypi"]
 index-strategy = "unsafe-best-match"
 %s""" % (q(self.pypi.index_url()), q(cpu_url or self.torch.index_url("cpu")),
-         q(cu124_url or self.torch.index_url("cu124")), q(self.internal.index_url()), extra)
+         q(cu124_url or self.torch.index_url("cu124")), q(internal_url or self.internal.index_url()), extra)
 
 
 # ---------------------------------------------------------------- clients
