@@ -9,10 +9,12 @@
 #include "compat.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -23,6 +25,7 @@
 #include "route.h"
 #include "server.h"
 #include "storage.h"
+#include "str.h"
 #include "upstream.h"
 #include "xalloc.h"
 
@@ -37,6 +40,10 @@ struct cli {
     const char *log_level;
     const char *log_format;
     bool offline;
+    const char *out;          /* export --out */
+    const char *views[64];    /* export --view, repeatable */
+    size_t nviews;
+    unsigned gc_interval;     /* serve --gc-interval, seconds; 0 = default */
 };
 
 static const char usage_main[] =
@@ -48,15 +55,22 @@ static const char usage_main[] =
     "  serve          run the server\n"
     "  check-config   validate a configuration and print its views and routing table\n"
     "  explain        show which files a view lists for a project, and why\n"
+    "  export         write the store (or some views of it) to one bundle file\n"
+    "  import         merge a bundle into the store, verifying every blob\n"
+    "  gc             remove unreferenced blobs, evict down to max-cache-size\n"
+    "  fsck           re-hash every blob and check every reference\n"
+    "  stats          pages, files and bytes per upstream\n"
     "\n"
     "Run 'indexmux COMMAND --help' for the options of a command.\n";
 
 static const char usage_serve[] =
     "usage: indexmux serve [--config FILE] [--listen ADDR:PORT] [--data-dir DIR] [--offline]\n"
     "                      [--log-level error|warn|info|debug] [--log-format text|json]\n"
+    "                      [--gc-interval SECONDS]\n"
     "\n"
     "Serve the views of the configuration (the embedded default without --config).\n"
-    "Flags override the file. SIGINT/SIGTERM stop the server.\n";
+    "Flags override the file. SIGINT/SIGTERM stop the server. Unless offline, the\n"
+    "server enforces max-cache-size every --gc-interval seconds (default 60).\n";
 
 static const char usage_check[] =
     "usage: indexmux check-config [--config FILE]\n"
@@ -70,6 +84,40 @@ static const char usage_explain[] =
     "\n"
     "For every file of every index the view consults for PROJECT: kept or dropped,\n"
     "and the rule that decided it. Fetches pages the cache lacks (unless --offline).\n";
+
+static const char usage_export[] =
+    "usage: indexmux export [--config FILE] [--data-dir DIR] --out FILE [--view V]...\n"
+    "\n"
+    "Write one bundle (tar): a compact copy of the metadata, every stored blob it\n"
+    "references, and a manifest of their sha256 and sizes. With --view, only the\n"
+    "upstreams the views use (their indexes and pinned sources). Runs beside a server.\n";
+
+static const char usage_import[] =
+    "usage: indexmux import [--config FILE] [--data-dir DIR] FILE\n"
+    "\n"
+    "Merge a bundle into the data directory. Every blob is verified before it becomes\n"
+    "visible; a damaged bundle is refused with the reason and changes nothing;\n"
+    "importing twice is harmless. The server must be stopped.\n";
+
+static const char usage_gc[] =
+    "usage: indexmux gc [--config FILE] [--data-dir DIR]\n"
+    "\n"
+    "Remove temp leftovers and unreferenced blobs, then evict least-recently-used\n"
+    "blobs until the store is under max-cache-size. A running server does this\n"
+    "itself; while it runs this command refuses (exit 1).\n";
+
+static const char usage_fsck[] =
+    "usage: indexmux fsck [--config FILE] [--data-dir DIR]\n"
+    "\n"
+    "Re-hash every blob, decode every record, check every reference; one line per\n"
+    "problem; bad blobs are moved to DATA_DIR/quarantine/ and their records cleared.\n"
+    "While a server runs it only checks. Exits 1 if anything was wrong.\n";
+
+static const char usage_stats[] =
+    "usage: indexmux stats [--config FILE] [--data-dir DIR]\n"
+    "\n"
+    "Print record and blob totals and, per upstream, pages, files, stored files and\n"
+    "bytes. Runs beside a server.\n";
 
 static int check_marker(const char *text, char *err, size_t errlen)
 {
@@ -178,7 +226,8 @@ static int print_views(const struct config *cfg)
 /* Parse options shared by the commands; returns the index of the first operand or -1. */
 static int parse_opts(int argc, char **argv, struct cli *cli, const char *usage, bool serve_flags)
 {
-    enum { O_CONFIG = 1, O_LISTEN, O_DATA, O_OFFLINE, O_LEVEL, O_FORMAT, O_HELP };
+    enum { O_CONFIG = 1, O_LISTEN, O_DATA, O_OFFLINE, O_LEVEL, O_FORMAT, O_HELP, O_OUT, O_VIEW,
+           O_GC };
     static const struct option all[] = {
         {"config", required_argument, NULL, O_CONFIG},
         {"listen", required_argument, NULL, O_LISTEN},
@@ -187,6 +236,9 @@ static int parse_opts(int argc, char **argv, struct cli *cli, const char *usage,
         {"log-level", required_argument, NULL, O_LEVEL},
         {"log-format", required_argument, NULL, O_FORMAT},
         {"help", no_argument, NULL, O_HELP},
+        {"out", required_argument, NULL, O_OUT},
+        {"view", required_argument, NULL, O_VIEW},
+        {"gc-interval", required_argument, NULL, O_GC},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -216,6 +268,24 @@ static int parse_opts(int argc, char **argv, struct cli *cli, const char *usage,
         case O_OFFLINE:
             cli->offline = true;
             break;
+        case O_OUT:
+        case O_VIEW:
+            if (usage != usage_export)
+                goto bad;
+            if (c == O_OUT)
+                cli->out = optarg;
+            else if (cli->nviews < ARRAY_SIZE(cli->views))
+                cli->views[cli->nviews++] = optarg;
+            else
+                goto bad;
+            break;
+        case O_GC: {
+            uint64_t v;
+            if (!serve_flags || str_to_u64(str_from(optarg), 86400, &v) != 0 || v == 0)
+                goto bad;
+            cli->gc_interval = (unsigned)v;
+            break;
+        }
         case 'h':
         case O_HELP:
             fputs(usage, stdout);
@@ -294,8 +364,79 @@ static void release_stack(struct stack *st)
     memset(st, 0, sizeof(*st));
 }
 
+/*
+ * The periodic cache care of a running server: it holds the store's
+ * read-write lock, so `indexmux gc` cannot run beside it and this thread
+ * calls stg_gc on the server's own handle instead. min_age spares temp
+ * files of downloads in progress and blobs whose record is being written.
+ */
+struct gc_thread {
+    struct stg *stg;
+    uint64_t max_bytes;
+    unsigned interval;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool stop;
+    bool started;
+    pthread_t tid;
+};
+
+#define GC_MIN_AGE 600 /* seconds */
+
+static void *gc_main(void *arg)
+{
+    struct gc_thread *g = arg;
+    struct stg_gc_opts o = {g->max_bytes, GC_MIN_AGE, 0};
+    struct timespec ts;
+
+    pthread_mutex_lock(&g->mu);
+    while (!g->stop) {
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += g->interval;
+        while (!g->stop && pthread_cond_timedwait(&g->cv, &g->mu, &ts) != ETIMEDOUT)
+            ;
+        if (g->stop)
+            break;
+        pthread_mutex_unlock(&g->mu);
+        int rc = stg_gc(g->stg, &o, NULL);
+        if (rc)
+            log_warnx("cache gc failed: %s", imx_strerror(rc));
+        pthread_mutex_lock(&g->mu);
+    }
+    pthread_mutex_unlock(&g->mu);
+    return NULL;
+}
+
+static void gc_start(struct gc_thread *g, struct stg *stg, uint64_t max_bytes, unsigned interval)
+{
+    memset(g, 0, sizeof(*g));
+    g->stg = stg;
+    g->max_bytes = max_bytes;
+    g->interval = interval ? interval : 60;
+    pthread_mutex_init(&g->mu, NULL);
+    pthread_cond_init(&g->cv, NULL);
+    g->started = pthread_create(&g->tid, NULL, gc_main, g) == 0;
+    if (!g->started)
+        log_warnx("cannot start the cache gc thread; max-cache-size is not enforced");
+}
+
+static void gc_stop(struct gc_thread *g)
+{
+    if (!g->started)
+        return;
+    pthread_mutex_lock(&g->mu);
+    g->stop = true;
+    pthread_cond_signal(&g->cv);
+    pthread_mutex_unlock(&g->mu);
+    pthread_join(g->tid, NULL);
+    pthread_mutex_destroy(&g->mu);
+    pthread_cond_destroy(&g->cv);
+    g->started = false;
+}
+
 static int cmd_serve(int argc, char **argv)
 {
+    struct gc_thread gc = {0};
     struct cli cli = {0};
     struct config cfg;
     struct stack st = {0};
@@ -340,10 +481,14 @@ static int cmd_serve(int argc, char **argv)
              strchr(cfg.server.listen_host, ':') ? "[" : "", cfg.server.listen_host,
              strchr(cfg.server.listen_host, ':') ? "]" : "", srv_port(srv), cfg.server.data_dir,
              cfg.server.offline ? ", offline" : "");
+    /* Offline, an evicted file could never come back: no eviction there. */
+    if (!cfg.server.offline)
+        gc_start(&gc, st.stg, cfg.server.max_cache_size, cli.gc_interval);
     rc = wait_for_signal();
     log_info("stopping on signal %d", rc);
     rc = 0;
 out:
+    gc_stop(&gc);
     srv_free(srv);
     release_stack(&st);
     config_release(&cfg);
@@ -404,6 +549,285 @@ static int cmd_explain(int argc, char **argv)
     return rc ? 1 : 0;
 }
 
+/* ---- maintenance commands (storage/maint.c) ---- */
+
+/* Load the configuration for a maintenance command; 0, 1 (config) or EXIT_USAGE. */
+static int ops_setup(int argc, char **argv, const char *usage, struct cli *cli,
+                     struct config *cfg, int want_operands, int *first)
+{
+    int f = parse_opts(argc, argv, cli, usage, false);
+
+    if (argc - f != want_operands) {
+        fprintf(stderr, "indexmux: %s %s\n%s", argv[0],
+                want_operands ? "needs exactly one FILE" : "takes no operands", usage);
+        return EXIT_USAGE;
+    }
+    if (load_config(cli, cfg) != 0)
+        return 1;
+    log_setup(LOG_LEVEL_WARN, LOG_FORMAT_TEXT);
+    if (first)
+        *first = f;
+    return 0;
+}
+
+/* Open the store: read-only, or read-write refusing when a server holds it. */
+static int ops_open(const struct config *cfg, bool read_only, const char *cmd, struct stg **out)
+{
+    struct stg_opts so = {cfg->server.data_dir, read_only ? 0 : cfg->server.lmdb_map_size,
+                          read_only};
+    bool in_use = false;
+    int rc;
+
+    if (!read_only) {
+        if (stg_in_use(cfg->server.data_dir, &in_use) == 0 && in_use) {
+            fprintf(stderr,
+                    "indexmux: %s: a running server holds '%s'; stop it first%s\n", cmd,
+                    cfg->server.data_dir,
+                    strcmp(cmd, "gc") == 0 ? " (it enforces max-cache-size itself)" : "");
+            return IMX_EAGAIN;
+        }
+    }
+    rc = stg_open(&so, out);
+    if (rc == IMX_ENOTFOUND)
+        fprintf(stderr, "indexmux: %s: no store in '%s'\n", cmd, cfg->server.data_dir);
+    else if (rc)
+        fprintf(stderr, "indexmux: %s: cannot open the store in '%s': %s\n", cmd,
+                cfg->server.data_dir, imx_strerror(rc));
+    return rc;
+}
+
+/* Add name to the set of upstream names (no duplicates). */
+static void add_index(const char **v, size_t *n, size_t cap, const char *name)
+{
+    for (size_t i = 0; i < *n; i++) {
+        if (strcmp(v[i], name) == 0)
+            return;
+    }
+    if (*n < cap)
+        v[(*n)++] = name;
+}
+
+static int cmd_export(int argc, char **argv)
+{
+    struct cli cli = {0};
+    struct config cfg;
+    struct stg *stg = NULL;
+    struct stg_export_opts eo = {0};
+    struct stg_bundle_stats st;
+    const char **idx = NULL;
+    size_t nidx = 0, cap = 0;
+    struct buf why;
+    int rc = ops_setup(argc, argv, usage_export, &cli, &cfg, 0, NULL);
+
+    if (rc)
+        return rc;
+    buf_init(&why, 4096);
+    if (cli.out == NULL) {
+        fprintf(stderr, "indexmux: export needs --out FILE\n%s", usage_export);
+        rc = EXIT_USAGE;
+        goto out;
+    }
+    /* A view means its indexes and every index its pins may use; an index name means itself. */
+    for (size_t v = 0; v < cli.nviews; v++)
+        cap += 1 + cfg.nindexes;
+    idx = cap ? xcalloc(cap, sizeof(*idx)) : NULL;
+    for (size_t v = 0; v < cli.nviews; v++) {
+        const struct config_view *view = config_find_view(&cfg, cli.views[v]);
+        if (view == NULL) {
+            if (config_find_index(&cfg, cli.views[v]) == NULL) {
+                fprintf(stderr, "indexmux: export: no view or index named '%s'\n",
+                        cli.views[v]);
+                rc = 1;
+                goto out;
+            }
+            add_index(idx, &nidx, cap, cli.views[v]);
+            continue;
+        }
+        for (size_t i = 0; i < view->nindexes; i++)
+            add_index(idx, &nidx, cap, cfg.indexes[view->indexes[i]].name);
+        for (size_t p = 0; p < view->npins; p++) {
+            for (size_t k = 0; k < view->pins[p].nsources; k++)
+                add_index(idx, &nidx, cap, cfg.indexes[view->pins[p].sources[k].index].name);
+        }
+    }
+    rc = ops_open(&cfg, true, "export", &stg);
+    if (rc) {
+        rc = 1;
+        goto out;
+    }
+    eo.out_path = cli.out;
+    eo.indexes = idx;
+    eo.nindexes = nidx;
+    rc = stg_export(stg, &eo, &st, &why);
+    if (rc) {
+        fprintf(stderr, "indexmux: cannot export to '%s': %s\n", cli.out,
+                why.len ? buf_cstr(&why) : imx_strerror(rc));
+        rc = 1;
+        goto out;
+    }
+    printf("exported %" PRIu64 " page(s), %" PRIu64 " file record(s), %" PRIu64
+           " blob(s) (%" PRIu64 " bytes) to %s\n",
+           st.pages, st.files, st.blobs, st.blob_bytes, cli.out);
+    if (st.skipped_blobs)
+        printf("left out %" PRIu64 " blob(s) evicted meanwhile\n", st.skipped_blobs);
+out:
+    stg_close(stg);
+    free(idx);
+    buf_release(&why);
+    config_release(&cfg);
+    return rc;
+}
+
+static int cmd_import(int argc, char **argv)
+{
+    struct cli cli = {0};
+    struct config cfg;
+    struct stg *stg = NULL;
+    struct stg_bundle_stats st;
+    struct buf why;
+    int first = 0;
+    int rc = ops_setup(argc, argv, usage_import, &cli, &cfg, 1, &first);
+
+    if (rc)
+        return rc;
+    buf_init(&why, 4096);
+    rc = ops_open(&cfg, false, "import", &stg);
+    if (rc) {
+        rc = 1;
+        goto out;
+    }
+    rc = stg_import(stg, argv[first], &st, &why);
+    if (rc) {
+        fprintf(stderr, "indexmux: cannot import '%s': %s\n", argv[first],
+                why.len ? buf_cstr(&why) : imx_strerror(rc));
+        rc = 1;
+        goto out;
+    }
+    printf("imported %" PRIu64 " new blob(s) (%" PRIu64 " bytes), %" PRIu64
+           " page(s) new or newer, %" PRIu64 " file record(s) new or now stored into %s\n",
+           st.blobs, st.blob_bytes, st.pages, st.files, cfg.server.data_dir);
+out:
+    stg_close(stg);
+    buf_release(&why);
+    config_release(&cfg);
+    return rc;
+}
+
+static int cmd_gc(int argc, char **argv)
+{
+    struct cli cli = {0};
+    struct config cfg;
+    struct stg *stg = NULL;
+    struct stg_gc_opts o = {0};
+    struct stg_gc_result r;
+    int rc = ops_setup(argc, argv, usage_gc, &cli, &cfg, 0, NULL);
+
+    if (rc)
+        return rc;
+    rc = ops_open(&cfg, false, "gc", &stg);
+    if (rc) {
+        rc = 1;
+        goto out;
+    }
+    /* No server runs (we hold the lock), so nothing is in flight: min_age 0. */
+    o.max_bytes = cfg.server.max_cache_size;
+    rc = stg_gc(stg, &o, &r);
+    if (rc) {
+        fprintf(stderr, "indexmux: gc failed: %s\n", imx_strerror(rc));
+        rc = 1;
+        goto out;
+    }
+    printf("removed %" PRIu64 " unreferenced blob(s) (%" PRIu64 " bytes) and %" PRIu64
+           " temp leftover(s); evicted %" PRIu64 " blob(s) (%" PRIu64 " bytes); %" PRIu64
+           " blob(s), %" PRIu64 " bytes stored (max-cache-size %" PRIu64 ")\n",
+           r.unreferenced, r.unreferenced_bytes, r.tmp_removed, r.evicted, r.evicted_bytes,
+           r.blobs, r.blob_bytes, cfg.server.max_cache_size);
+out:
+    stg_close(stg);
+    config_release(&cfg);
+    return rc;
+}
+
+static void print_line(void *ctx, const char *line)
+{
+    UNUSED(ctx);
+    printf("%s\n", line);
+}
+
+static int cmd_fsck(int argc, char **argv)
+{
+    struct cli cli = {0};
+    struct config cfg;
+    struct stg *stg = NULL;
+    struct stg_fsck_result r;
+    bool in_use = false;
+    int rc = ops_setup(argc, argv, usage_fsck, &cli, &cfg, 0, NULL);
+
+    if (rc)
+        return rc;
+    if (stg_in_use(cfg.server.data_dir, &in_use) == 0 && in_use)
+        printf("a server holds '%s': checking only (nothing is moved or repaired)\n",
+               cfg.server.data_dir);
+    rc = ops_open(&cfg, in_use, "fsck", &stg);
+    if (rc) {
+        rc = 1;
+        goto out;
+    }
+    rc = stg_fsck(stg, print_line, NULL, &r);
+    if (rc) {
+        fprintf(stderr, "indexmux: fsck failed: %s\n", imx_strerror(rc));
+        rc = 1;
+        goto out;
+    }
+    printf("checked %" PRIu64 " blob(s) and %" PRIu64 " record(s): %" PRIu64
+           " bad blob(s), %" PRIu64 " bad record(s), %" PRIu64 " missing blob(s)\n",
+           r.blobs, r.records, r.bad_blobs, r.bad_records, r.dangling);
+    rc = (r.bad_blobs || r.bad_records || r.dangling) ? 1 : 0;
+out:
+    stg_close(stg);
+    config_release(&cfg);
+    return rc;
+}
+
+static int cmd_stats(int argc, char **argv)
+{
+    struct cli cli = {0};
+    struct config cfg;
+    struct stg *stg = NULL;
+    struct stg_stats t;
+    struct stg_index_stats *v = NULL;
+    size_t n = 0;
+    int rc = ops_setup(argc, argv, usage_stats, &cli, &cfg, 0, NULL);
+
+    if (rc)
+        return rc;
+    rc = ops_open(&cfg, true, "stats", &stg);
+    if (rc == 0)
+        rc = stg_stat(stg, &t);
+    if (rc == 0)
+        rc = stg_index_stats(stg, &v, &n);
+    if (rc) {
+        if (stg)
+            fprintf(stderr, "indexmux: stats failed: %s\n", imx_strerror(rc));
+        rc = 1;
+        goto out;
+    }
+    printf("data-dir: %s\n", cfg.server.data_dir);
+    printf("pages: %" PRIu64 "  files: %" PRIu64 "  blobs: %" PRIu64 "  blob bytes: %" PRIu64
+           "  max-cache-size: %" PRIu64 "\n",
+           t.pages, t.files, t.blobs, t.blob_bytes, cfg.server.max_cache_size);
+    printf("metadata: %" PRIu64 " of %" PRIu64 " bytes of map used\n", t.map_used, t.map_size);
+    printf("\n%-20s %10s %10s %12s %16s\n", "upstream", "pages", "files", "stored", "bytes");
+    for (size_t i = 0; i < n; i++)
+        printf("%-20s %10" PRIu64 " %10" PRIu64 " %12" PRIu64 " %16" PRIu64 "\n", v[i].index,
+               v[i].pages, v[i].files, v[i].stored_files, v[i].stored_bytes);
+out:
+    stg_index_stats_free(v, n);
+    stg_close(stg);
+    config_release(&cfg);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     int rc;
@@ -427,6 +851,16 @@ int main(int argc, char **argv)
         rc = cmd_check_config(argc - 1, argv + 1);
     } else if (strcmp(argv[1], "explain") == 0) {
         rc = cmd_explain(argc - 1, argv + 1);
+    } else if (strcmp(argv[1], "export") == 0) {
+        rc = cmd_export(argc - 1, argv + 1);
+    } else if (strcmp(argv[1], "import") == 0) {
+        rc = cmd_import(argc - 1, argv + 1);
+    } else if (strcmp(argv[1], "gc") == 0) {
+        rc = cmd_gc(argc - 1, argv + 1);
+    } else if (strcmp(argv[1], "fsck") == 0) {
+        rc = cmd_fsck(argc - 1, argv + 1);
+    } else if (strcmp(argv[1], "stats") == 0) {
+        rc = cmd_stats(argc - 1, argv + 1);
     } else {
         fprintf(stderr, "indexmux: unknown command '%s'\n%s", argv[1], usage_main);
         rc = EXIT_USAGE;
