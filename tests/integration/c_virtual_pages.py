@@ -64,7 +64,7 @@ class VirtualPages(unittest.TestCase):
             spec = copy.deepcopy(self.u.torch.spec)
             spec["variants"]["cu124"]["torch"]["files"].append({"path": new})
             self.u.torch.set_spec(spec)
-            time.sleep(1.3)     # past the inputs' ttl of 1 s
+            time.sleep(2.2)     # well past the inputs' ttl of 1 s (second granularity)
             st, doc, _ = json_page(imx, "cu124", "torch")
             self.assertEqual(st, 200)
             after = {f["filename"] for f in doc["files"]}
