@@ -5,3 +5,4 @@ imx_integration_test(b_mirror_pip SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration
 imx_integration_test(b_mirror_headers SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/b_mirror_headers.py)
 imx_integration_test(b_mirror_files SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/b_mirror_files.py)
 imx_integration_test(b_mirror_cache SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/b_mirror_cache.py)
+imx_integration_test(b_mirror_faults SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/b_mirror_faults.py)
