@@ -584,7 +584,7 @@ int stg_foreach(struct stg *s, enum stg_db db, const void *prefix, size_t plen,
         mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
     }
     while (mrc == 0) {
-        if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0)
+        if (plen > 0 && (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0))
             break; /* keys are sorted: past the prefix */
         rc = fn(ctx, k.mv_data, k.mv_size, v.mv_data, v.mv_size);
         if (rc != 0)
