@@ -26,7 +26,7 @@
 #define RESP_MAGIC 0x52e5b0d1u
 #define ERROR_REASON_MAX 512
 
-enum body_kind { BODY_BUF, BODY_FD, BODY_CALLBACK };
+enum body_kind { BODY_BUF, BODY_FD, BODY_CALLBACK, BODY_SHARED };
 
 struct resp_header {
     char *name;
@@ -39,6 +39,9 @@ struct srv_response {
     enum body_kind kind;
     char *buf; /* BODY_BUF */
     size_t buf_len;
+    const char *shared; /* BODY_SHARED: borrowed until release(release_ctx) */
+    void (*release)(void *);
+    void *release_ctx;
     int fd; /* BODY_FD, -1 once handed to MHD */
     uint64_t offset;
     uint64_t len;
@@ -79,6 +82,22 @@ struct srv_response *srv_response_new_buf(unsigned status, const char *content_t
     assert(body_take != NULL || len == 0);
     r->buf = body_take;
     r->buf_len = len;
+    if (content_type)
+        add_header_unchecked(r, "Content-Type", content_type);
+    return r;
+}
+
+struct srv_response *srv_response_new_shared(unsigned status, const char *content_type,
+                                             const char *body, size_t len,
+                                             void (*release)(void *ctx), void *ctx)
+{
+    struct srv_response *r = resp_alloc(status, BODY_SHARED);
+
+    assert(body != NULL && release != NULL);
+    r->shared = body;
+    r->buf_len = len;
+    r->release = release;
+    r->release_ctx = ctx;
     if (content_type)
         add_header_unchecked(r, "Content-Type", content_type);
     return r;
@@ -182,6 +201,19 @@ unsigned srv_response_status(const struct srv_response *resp)
     return resp->status;
 }
 
+int64_t srv_response_body_size(const struct srv_response *resp)
+{
+    CHECK_OBJ(resp, RESP_MAGIC);
+    switch (resp->kind) {
+    case BODY_FD:
+        return (int64_t)resp->len;
+    case BODY_CALLBACK:
+        return -1;
+    default:
+        return (int64_t)resp->buf_len;
+    }
+}
+
 /* Free the description; what it still owns (buf, fd, ctx) is released too. */
 void srv_response_free(struct srv_response *resp)
 {
@@ -193,6 +225,8 @@ void srv_response_free(struct srv_response *resp)
         close(resp->fd);
     if (resp->free_fn)
         resp->free_fn(resp->ctx);
+    if (resp->release)
+        resp->release(resp->release_ctx);
     for (size_t i = 0; i < resp->nheaders; i++) {
         free(resp->headers[i].name);
         free(resp->headers[i].value);
@@ -247,6 +281,15 @@ int srv__response_build(struct srv_response *resp, struct MHD_Response **out, un
         if (m)
             resp->buf = NULL;
         break;
+    case BODY_SHARED:
+        /* No copy: MHD sends from the shared bytes and calls release when done. */
+        m = MHD_create_response_from_buffer_with_free_callback_cls(
+            resp->buf_len, (void *)(uintptr_t)resp->shared,
+            (MHD_ContentReaderFreeCallback)resp->release,
+            resp->release_ctx);
+        if (m)
+            resp->release = NULL;
+        break;
     case BODY_FD:
         m = MHD_create_response_from_fd_at_offset64(resp->len, resp->fd, resp->offset);
         if (m)
@@ -259,7 +302,7 @@ int srv__response_build(struct srv_response *resp, struct MHD_Response **out, un
         rctx->free_fn = resp->free_fn;
         m = MHD_create_response_from_callback(resp->size < 0 ? MHD_SIZE_UNKNOWN
                                                              : (uint64_t)resp->size,
-                                              64 * 1024, mhd_reader, rctx, mhd_reader_free);
+                                              256 * 1024, mhd_reader, rctx, mhd_reader_free);
         if (m) {
             resp->free_fn = NULL; /* now MHD's, via mhd_reader_free */
             resp->ctx = NULL;

@@ -61,6 +61,15 @@ typedef void (*srv_reader_free)(void *ctx);
 struct srv_response *srv_response_new_buf(unsigned status, const char *content_type,
                                           char *body_take, size_t len);
 
+/*
+ * A body of borrowed bytes, sent without copying: `release(ctx)` is called
+ * exactly once when the server no longer needs them (after the response was
+ * sent, or when the response is freed unsent). For shared immutable pages.
+ */
+struct srv_response *srv_response_new_shared(unsigned status, const char *content_type,
+                                             const char *body, size_t len,
+                                             void (*release)(void *ctx), void *ctx);
+
 /* Like srv_response_new_buf with a copy of the NUL-terminated text. */
 struct srv_response *srv_response_new_text(unsigned status, const char *content_type,
                                            const char *text);
@@ -109,6 +118,12 @@ int srv_response_add_header(struct srv_response *resp, const char *name, const c
 
 /* The status given at creation. */
 unsigned srv_response_status(const struct srv_response *resp);
+
+/*
+ * Body bytes the response will send (buffer length, fd range length), or -1
+ * for a reader-callback body (the server counts those as they are read).
+ */
+int64_t srv_response_body_size(const struct srv_response *resp);
 
 /* Release a response that was not handed to the server. NULL-safe. */
 void srv_response_free(struct srv_response *resp);

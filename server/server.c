@@ -40,10 +40,12 @@
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "config.h"
 #include "err.h"
@@ -62,6 +64,7 @@
 #define DEFAULT_STACK (512 * 1024)
 #define NOT_FOUND_PATH_MAX 256
 #define HOST_MAX 255
+#define LOG_PATH_MAX 1024
 
 struct srv {
     unsigned magic;
@@ -70,6 +73,7 @@ struct srv {
     char *listen_host; /* owned copy */
     bool v6;
     uint16_t port;
+    pthread_mutex_t cfg_mu; /* opts.cfg: swapped by srv_set_config, read by landing() */
 };
 
 struct qpair {
@@ -85,11 +89,22 @@ struct srv_conn {
     char *raw_url;
     char *raw_path;
     char *path;
+    bool started; /* the first access_cb call returned without answering */
     bool queued;
     bool query_parsed;
     struct qpair *query; /* decoded, parsed on first srv_request_query */
     size_t nquery;
     size_t query_cap;
+    /* for the access log and srv_stats (srv_request_note) */
+    int64_t start_us;
+    unsigned status;
+    int64_t body_size;  /* -1: counted in `streamed` */
+    uint64_t streamed;
+    enum srv_kind kind;
+    char method[16];
+    char view[64];
+    char cache[16];
+    char upstream[64];
 };
 
 void srv_opts_from_config(struct srv_opts *opts, const struct config *cfg)
@@ -206,6 +221,90 @@ __attribute__((format(printf, 2, 0))) static void mhd_logger(void *cls, const ch
     log_warnx("http: %s", line);
 }
 
+static int64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+void srv_request_note(const struct srv_request *req, const char *view, enum srv_kind kind,
+                      const char *cache, const char *upstream)
+{
+    struct srv_conn *c;
+
+    CHECK_OBJ(req, REQ_MAGIC);
+    c = req->conn;
+    CHECK_OBJ(c, CONN_MAGIC);
+    assert(kind < SRV_KIND__N);
+    c->kind = kind;
+    if (view)
+        snprintf(c->view, sizeof(c->view), "%s", view);
+    if (cache)
+        snprintf(c->cache, sizeof(c->cache), "%s", cache);
+    if (upstream)
+        snprintf(c->upstream, sizeof(c->upstream), "%s", upstream);
+}
+
+void srv_request_add_bytes(const struct srv_request *req, uint64_t n)
+{
+    CHECK_OBJ(req, REQ_MAGIC);
+    CHECK_OBJ(req->conn, CONN_MAGIC);
+    req->conn->streamed += n;
+}
+
+/* A field of the text access line: printable, no spaces, "-" when empty. */
+static void log_word(char *out, size_t outlen, const char *s, size_t max)
+{
+    size_t o = 0;
+
+    if (!s || !*s)
+        s = "-";
+    for (; *s && o + 1 < outlen && o < max; s++)
+        out[o++] = (*s > 0x20 && *s < 0x7f) ? *s : '?';
+    out[o] = '\0';
+}
+
+/* One access line per answered request (text or JSON, common/log.h). */
+static void access_log(struct srv *srv, struct srv_conn *c)
+{
+    int64_t ms = (mono_us() - c->start_us) / 1000;
+    uint64_t bytes = c->req.head ? 0 : c->body_size >= 0 ? (uint64_t)c->body_size : c->streamed;
+    char path[LOG_PATH_MAX + 1];
+    char view[sizeof(c->view) + 1];
+    char cache[sizeof(c->cache) + 1];
+    char up[sizeof(c->upstream) + 1];
+    char meth[sizeof(c->method) + 1];
+    char text[LOG_PATH_MAX + 512];
+    char json[4 * LOG_PATH_MAX + 1024];
+    char epath[4 * LOG_PATH_MAX];
+    char eview[4 * sizeof(c->view)];
+    char eup[4 * sizeof(c->upstream)];
+    char emeth[4 * sizeof(c->method)];
+
+    srv_stats_request(srv->opts.stats, c->view, c->kind, c->status, bytes, c->cache);
+    if (!log_enabled(LOG_LEVEL_INFO))
+        return;
+    log_word(meth, sizeof(meth), c->method, sizeof(meth));
+    log_word(path, sizeof(path), c->raw_path, LOG_PATH_MAX);
+    log_word(view, sizeof(view), c->view, sizeof(view));
+    log_word(cache, sizeof(cache), c->cache, sizeof(cache));
+    log_word(up, sizeof(up), c->upstream, sizeof(up));
+    snprintf(text, sizeof(text), "access %s %s %u %llu %lldms cache=%s upstream=%s view=%s",
+             meth, path, c->status, (unsigned long long)bytes,
+             (long long)ms, cache, up, view);
+    log_json_escape(path, epath, sizeof(epath));
+    log_json_escape(meth, emeth, sizeof(emeth));
+    log_json_escape(view, eview, sizeof(eview));
+    log_json_escape(up, eup, sizeof(eup));
+    snprintf(json, sizeof(json),
+             "\"msg\":\"access\",\"method\":\"%s\",\"path\":\"%s\",\"status\":%u,"
+             "\"bytes\":%llu,\"ms\":%lld,\"cache\":\"%s\",\"upstream\":\"%s\",\"view\":\"%s\"",
+             emeth, epath, c->status, (unsigned long long)bytes,
+             (long long)ms, cache, eup, eview);
+    log_record(LOG_LEVEL_INFO, text, json);
+}
+
 static void *uri_cb(void *cls, const char *uri, struct MHD_Connection *mhd)
 {
     struct srv_conn *c = xcalloc(1, sizeof(*c));
@@ -229,6 +328,8 @@ static void *uri_cb(void *cls, const char *uri, struct MHD_Connection *mhd)
     c->req.raw_path = c->raw_path;
     c->req.path = c->path;
     c->req.conn = c;
+    c->kind = SRV_KIND_OTHER;
+    c->start_us = mono_us();
     return c;
 }
 
@@ -253,9 +354,12 @@ static void conn_free(struct srv_conn *c)
 static void done_cb(void *cls, struct MHD_Connection *mhd, void **req_cls,
                     enum MHD_RequestTerminationCode toe)
 {
-    UNUSED(cls);
+    struct srv_conn *c = *req_cls;
+
     UNUSED(mhd);
     UNUSED(toe);
+    if (c && c->queued)
+        access_log(cls, c);
     conn_free(*req_cls);
     *req_cls = NULL;
 }
@@ -277,15 +381,30 @@ static bool host_ok(const char *h)
     return true;
 }
 
+void srv_set_config(struct srv *srv, const struct config *cfg)
+{
+    CHECK_OBJ(srv, SRV_MAGIC);
+    pthread_mutex_lock(&srv->cfg_mu);
+    srv->opts.cfg = cfg;
+    pthread_mutex_unlock(&srv->cfg_mu);
+}
+
 static struct srv_response *landing(struct srv *srv, const struct srv_request *req)
 {
-    const struct config *cfg = srv->opts.cfg;
+    const struct config *cfg;
     const char *host = srv_request_header(req, "Host");
     char *base;
     char *body;
     size_t len;
     struct srv_response *resp;
+    struct buf extra;
 
+    buf_init(&extra, BUF_NOMAX);
+    if (srv->opts.landing_extra)
+        srv->opts.landing_extra(srv->opts.landing_ctx, &extra);
+    /* Held while rendering: srv_set_config waits before the old one is freed. */
+    pthread_mutex_lock(&srv->cfg_mu);
+    cfg = srv->opts.cfg;
     if (cfg && cfg->server.public_url)
         base = xstrdup(cfg->server.public_url);
     else if (host_ok(host))
@@ -294,7 +413,9 @@ static struct srv_response *landing(struct srv *srv, const struct srv_request *r
         base = xasprintf("http://[%s]:%u", srv->listen_host, (unsigned)srv->port);
     else
         base = xasprintf("http://%s:%u", srv->listen_host, (unsigned)srv->port);
-    body = srv_landing_render(cfg, base, &len);
+    body = srv_landing_render_extra(cfg, base, buf_cstr(&extra), &len);
+    pthread_mutex_unlock(&srv->cfg_mu);
+    buf_release(&extra);
     free(base);
     resp = srv_response_new_buf(200, "text/html; charset=utf-8", body, len);
     srv_response_add_header(resp, "Cache-Control", "no-cache");
@@ -364,17 +485,33 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *mhd, const ch
         *upload_data_size = 0;
         return MHD_YES;
     }
-    c->queued = true;
     c->req.method = method;
     c->req.head = strcmp(method, "HEAD") == 0;
+    if (!c->started) {
+        c->started = true;
+        /*
+         * Answer a plain GET/HEAD on the second call: a response queued on
+         * the first call (before MHD knows the request has no body) makes
+         * MHD close the connection after it, which defeats keep-alive.
+         * Requests we refuse (other methods, bodies) are answered at once,
+         * and their connection closed.
+         */
+        if ((strcmp(method, "GET") == 0 || c->req.head) && !has_body(&c->req))
+            return MHD_YES;
+    }
+    c->queued = true;
+    snprintf(c->method, sizeof(c->method), "%s", method);
 
     resp = dispatch(srv, c);
+    c->status = srv_response_status(resp);
+    c->body_size = srv_response_body_size(resp);
     if (srv__response_build(resp, &m, &status) != 0) {
         log_warnx("cannot build response for '%.*s'", NOT_FOUND_PATH_MAX, c->path);
         if (srv__response_build(srv_response_error(500, "internal error: cannot build response"),
                                 &m, &status) != 0)
             return MHD_NO;
     }
+    c->status = status;
     if (status == 405)
         MHD_add_response_header(m, "Allow", "GET, HEAD");
     ret = MHD_queue_response(mhd, status, m);
@@ -441,6 +578,7 @@ int srv_new(const struct srv_opts *opts, struct srv **out)
     srv = xcalloc(1, sizeof(*srv));
     INIT_OBJ(srv, SRV_MAGIC);
     srv->opts = *opts;
+    pthread_mutex_init(&srv->cfg_mu, NULL);
     srv->listen_host = xstrdup(opts->listen_host ? opts->listen_host : "127.0.0.1");
     srv->opts.listen_host = srv->listen_host;
     if (!srv->opts.max_connections)
@@ -467,10 +605,11 @@ int srv_new(const struct srv_opts *opts, struct srv **out)
 
     /*
      * MHD_OPTION_EXTERNAL_LOGGER must come first to catch option errors.
-     * MHD_OPTION_LISTENING_ADDRESS_REUSE is 0 on purpose: 1 means
+     * MHD_OPTION_LISTENING_ADDRESS_REUSE is left unset on purpose: 1 means
      * SO_REUSEPORT, which would let a second indexmux bind the same port and
-     * silently take half the connections. MHD sets SO_REUSEADDR itself, so a
-     * restart does not wait for TIME_WAIT sockets.
+     * silently take half the connections, and 0 means "disallow", which also
+     * drops SO_REUSEADDR so a restart fails while TIME_WAIT sockets remain.
+     * Unset, MHD sets SO_REUSEADDR only.
      */
     srv->daemon = MHD_start_daemon(
         flags, opts->listen_port, NULL, NULL, access_cb, srv, MHD_OPTION_EXTERNAL_LOGGER,
@@ -479,7 +618,7 @@ int srv_new(const struct srv_opts *opts, struct srv **out)
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)srv->opts.client_timeout,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)srv->opts.conn_memory_limit,
         MHD_OPTION_THREAD_STACK_SIZE, (size_t)srv->opts.thread_stack_size,
-        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)0, MHD_OPTION_URI_LOG_CALLBACK, uri_cb,
+        MHD_OPTION_URI_LOG_CALLBACK, uri_cb,
         srv, MHD_OPTION_NOTIFY_COMPLETED, done_cb, srv, MHD_OPTION_END);
     if (!srv->daemon) {
         log_warnx("cannot start the http server on '%s' port %u", srv->listen_host,
@@ -512,6 +651,7 @@ void srv_free(struct srv *srv)
     if (srv->daemon)
         MHD_stop_daemon(srv->daemon);
     free(srv->listen_host);
+    pthread_mutex_destroy(&srv->cfg_mu);
     FINI_OBJ(srv);
     free(srv);
 }
