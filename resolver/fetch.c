@@ -34,6 +34,7 @@
 
 #include "err.h"
 #include "log.h"
+#include "metrics_int.h"
 #include "resolver_int.h"
 #include "sha256.h"
 #include "xalloc.h"
@@ -52,6 +53,7 @@ struct rsv__flight {
     int64_t total;     /* Content-Length, -1 unknown */
     uint64_t written;  /* bytes in the temp file */
     bool done;
+    unsigned waiting;  /* readers blocked in rsv_body_read */
     int result;        /* 0: verified; else an IMX_E* code */
     char why[512];
     int rfd;           /* read side of the temp file (survives its rename) */
@@ -143,7 +145,9 @@ static int on_data(void *ctx, const void *p, size_t n)
     }
     pthread_mutex_lock(&f->mu);
     f->written += n;
-    pthread_cond_broadcast(&f->cv);
+    /* Wake readers only when some wait: most of the time they are sending. */
+    if (f->waiting)
+        pthread_cond_broadcast(&f->cv);
     pthread_mutex_unlock(&f->mu);
     return 0;
 }
@@ -198,7 +202,7 @@ static void *download(void *arg)
     } else {
         req.tls_verify = true;
     }
-    rc = upstream_fetch(r->up, &req, &resp);
+    rc = rsv__upstream_fetch(r, f->rec.index, &req, &resp);
     if (rc == 0 && resp.status != 200)
         rc = IMX_EUPSTREAM;
     if (rc) {
@@ -222,6 +226,7 @@ static void *download(void *arg)
     rc = stg_blob_commit(f->w, f->rec.expected_sha256, sha);
     f->w = NULL;
     if (rc == IMX_EHASH) {
+        rsv__count_hash_mismatch(r);
         snprintf(f->why, sizeof(f->why),
                  "upstream '%s' sent '%s' with a sha256 that does not match its page",
                  f->rec.index, f->rec.filename);
@@ -243,6 +248,7 @@ static void *download(void *arg)
 out:
     upstream_response_release(&resp);
     finish(f, rc);
+    rsv__gauge_transfers(r, -1);
     flight_unref(f);
     pthread_mutex_lock(&fs->mu);
     if (--fs->running == 0)
@@ -296,6 +302,7 @@ static int flight_join(struct rsv *r, const struct stg_file *rec, struct rsv__fl
         f->refs++;
         pthread_mutex_unlock(&f->mu);
         pthread_mutex_unlock(&fs->mu);
+        rsv__count_file(r, rec->index, RSV_FILE_SHARED);
         *out = f;
         return 0;
     }
@@ -338,6 +345,8 @@ static int flight_join(struct rsv *r, const struct stg_file *rec, struct rsv__fl
         return IMX_EIO;
     }
     pthread_mutex_unlock(&fs->mu);
+    rsv__gauge_transfers(r, +1);
+    rsv__count_file(r, rec->index, RSV_FILE_MISS);
     *out = f;
     return 0;
 }
@@ -387,7 +396,7 @@ static int fetch_metadata(struct rsv *r, struct stg_file *rec, struct buf *why)
         req.password = ix->password;
         req.ca_file = ix->ca_file;
     }
-    rc = upstream_fetch(r->up, &req, &resp);
+    rc = rsv__upstream_fetch(r, rec->index, &req, &resp);
     if (rc || resp.status != 200) {
         buf_printf(why, "upstream '%s' could not give the metadata of '%s': %s", rec->index,
                    rec->filename,
@@ -403,6 +412,7 @@ static int fetch_metadata(struct rsv *r, struct stg_file *rec, struct buf *why)
         w = NULL;
     }
     if (rc == IMX_EHASH) {
+        rsv__count_hash_mismatch(r);
         buf_printf(why, "upstream '%s' sent metadata of '%s' that does not match its hash",
                    rec->index, rec->filename);
         rc = IMX_EUPSTREAM;
@@ -445,8 +455,10 @@ int rsv_open_file(struct rsv *r, const char *key, const char *filename, bool met
         goto out;
     }
     if (metadata) {
-        if (rec.metadata_sha256 && open_stored(r, rec.metadata_sha256, out) == 0)
+        if (rec.metadata_sha256 && open_stored(r, rec.metadata_sha256, out) == 0) {
+            rsv__count_file(r, rec.index, RSV_FILE_HIT);
             goto out;
+        }
         if (!rec.metadata_expected_sha256 || r->offline) {
             rc = IMX_ENOTFOUND;
             goto out;
@@ -454,9 +466,12 @@ int rsv_open_file(struct rsv *r, const char *key, const char *filename, bool met
         rc = fetch_metadata(r, &rec, why);
         if (rc == 0)
             rc = open_stored(r, rec.metadata_sha256, out);
+        if (rc == 0)
+            rsv__count_file(r, rec.index, RSV_FILE_MISS);
         goto out;
     }
     if (rec.sha256 && open_stored(r, rec.sha256, out) == 0) {
+        rsv__count_file(r, rec.index, RSV_FILE_HIT);
         stg_file_touch(r->stg, key, rsv__now());
         goto out;
     }
@@ -487,6 +502,8 @@ int rsv_open_file(struct rsv *r, const char *key, const char *filename, bool met
     b->size = f->total;
     b->flight = f;
     pthread_mutex_unlock(&f->mu);
+    b->metrics = r->metrics;
+    rsv__gauge_transfer_clients(r, +1);
     *out = b;
     rc = 0;
 out:
@@ -523,7 +540,9 @@ int64_t rsv_body_read(struct rsv_body *b, uint64_t pos, void *dst, size_t n)
             return result ? (result < 0 ? result : IMX_EUPSTREAM) : 0;
         }
         deadline_after(&ts, 1);
+        f->waiting++;
         pthread_cond_timedwait(&f->cv, &f->mu, &ts);
+        f->waiting--;
         idle = f->written == before ? idle + 1 : 0;
         if (idle > 2 * f->timeout + 5) {
             pthread_mutex_unlock(&f->mu);
@@ -545,6 +564,8 @@ void rsv_body_free(struct rsv_body *b)
         return;
     if (b->fd >= 0)
         close(b->fd);
+    if (b->flight && b->metrics)
+        __atomic_sub_fetch(&b->metrics->transfer_clients, 1, __ATOMIC_RELAXED);
     flight_unref(b->flight);
     free(b);
 }

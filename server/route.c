@@ -19,11 +19,13 @@
 #include "config.h"
 #include "err.h"
 #include "log.h"
+#include "metrics.h"
 #include "negotiate.h"
 #include "pkgname.h"
 #include "range.h"
 #include "resolver.h"
 #include "route.h"
+#include "stats.h"
 #include "xalloc.h"
 
 #define FILE_CACHE_CONTROL "max-age=365000000, immutable, public"
@@ -66,6 +68,12 @@ static bool etag_listed(const char *inm, const char *etag)
     return false;
 }
 
+static void page_release(void *page)
+{
+    rsv_page_unref(page);
+}
+
+/* The response for a page; takes over the caller's reference to `page`. */
 static struct srv_response *page_response(const struct route_ctx *rc, const struct srv_request *req,
                                           struct rsv_page *page, enum negotiate_type t)
 {
@@ -81,7 +89,10 @@ static struct srv_response *page_response(const struct route_ctx *rc, const stru
     } else {
         const char *body = gz ? page->gz : page->body;
         size_t len = gz ? page->gz_len : page->len;
-        resp = srv_response_new_buf(200, negotiate_content_type(t), xmemdup(body, len), len);
+        /* Sent from the shared cached page: the reference goes with the response. */
+        resp = srv_response_new_shared(200, negotiate_content_type(t), body, len, page_release,
+                                       page);
+        page = NULL;
         if (gz)
             srv_response_add_header(resp, "Content-Encoding", "gzip");
     }
@@ -89,6 +100,7 @@ static struct srv_response *page_response(const struct route_ctx *rc, const stru
     srv_response_add_header(resp, "Vary", "Accept, Accept-Encoding");
     srv_response_add_header(resp, "Cache-Control", cc);
     srv_response_add_header(resp, "ETag", etag);
+    rsv_page_unref(page);
     return resp;
 }
 
@@ -98,26 +110,33 @@ static struct srv_response *serve_page(const struct route_ctx *rc, const struct 
     enum negotiate_type t;
     struct rsv_page *page = NULL;
     struct srv_response *resp;
+    struct rsv_trace trace;
     struct buf why;
     int r;
 
+    srv_request_note(req, route, project ? SRV_KIND_PAGE : SRV_KIND_LIST, NULL, NULL);
     if (negotiate_page(srv_request_header(req, "Accept"), srv_request_query(req, "format"), &t) !=
         0)
         return srv_response_error(406, "none of the offered types is acceptable: "
                                        "application/vnd.pypi.simple.v1+json, "
                                        "application/vnd.pypi.simple.v1+html, text/html");
     buf_init(&why, 1024);
+    rsv_trace_begin(&trace);
     r = project ? rsv_get_page(rc->rsv, route, project,
                                t == NEG_JSON ? RSV_FORMAT_JSON : RSV_FORMAT_HTML, depth, &page, &why)
                 : rsv_get_list(rc->rsv, route, t == NEG_JSON ? RSV_FORMAT_JSON : RSV_FORMAT_HTML,
                                &page, &why);
+    rsv_trace_end();
+    srv_request_note(req, route, project ? SRV_KIND_PAGE : SRV_KIND_LIST,
+                     r == 0 || r == IMX_ENOTFOUND ? rsv_trace_outcome(&trace, true)
+                                                  : rsv_trace_outcome(&trace, false),
+                     trace.upstream);
     if (r) {
         char what[512];
         snprintf(what, sizeof(what), "project '%s' in '%s'", project ? project : "(list)", route);
         resp = error_for(r, r == IMX_EINVAL ? route : what, &why);
     } else {
         resp = page_response(rc, req, page, t);
-        rsv_page_unref(page);
     }
     buf_release(&why);
     return resp;
@@ -167,14 +186,17 @@ static struct srv_response *simple_routes(const struct route_ctx *rc, const stru
 
 struct file_reader {
     struct rsv_body *body;
+    const struct srv_request *req; /* valid while the response is sent: counts bytes */
 };
 
 static ssize_t file_read(void *ctx, uint64_t pos, char *dst, size_t max)
 {
     struct file_reader *fr = ctx;
     int64_t n = rsv_body_read(fr->body, pos, dst, max);
-    if (n > 0)
+    if (n > 0) {
+        srv_request_add_bytes(fr->req, (uint64_t)n);
         return (ssize_t)n;
+    }
     return n == 0 ? SRV_READ_EOF : SRV_READ_ERROR;
 }
 
@@ -205,6 +227,7 @@ static struct srv_response *serve_file(const struct route_ctx *rc, const struct 
     bool metadata = false;
     struct rsv_body *body = NULL;
     struct srv_response *resp = NULL;
+    struct rsv_trace trace;
     struct buf why;
     char etag[80];
     size_t flen;
@@ -222,7 +245,12 @@ static struct srv_response *serve_file(const struct route_ctx *rc, const struct 
         filename[flen - 9] = '\0';
     }
     buf_init(&why, 1024);
+    srv_request_note(req, NULL, metadata ? SRV_KIND_METADATA : SRV_KIND_FILE, NULL, NULL);
+    rsv_trace_begin(&trace);
     r = rsv_open_file(rc->rsv, key, filename, metadata, &body, &why);
+    rsv_trace_end();
+    srv_request_note(req, NULL, metadata ? SRV_KIND_METADATA : SRV_KIND_FILE,
+                     rsv_trace_outcome(&trace, false), trace.upstream);
     if (r) {
         resp = r == IMX_ENOTFOUND ? srv_response_errorf(404, "not found: %s", req->path)
                                   : srv_response_errorf(502, "%s", buf_cstr(&why));
@@ -261,6 +289,7 @@ static struct srv_response *serve_file(const struct route_ctx *rc, const struct 
         /* Still downloading: stream; ranges are answered once it is stored. */
         struct file_reader *fr = xcalloc(1, sizeof(*fr));
         fr->body = body;
+        fr->req = req;
         resp = srv_response_new_callback(200, body->size, file_read, fr, file_reader_free);
         body = NULL;
     }
