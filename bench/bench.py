@@ -1,0 +1,360 @@
+#!/usr/bin/env python3
+"""make bench: indexmux against nginx serving the same bytes, on this machine.
+
+Starts a fake upstream (tests/fakes/fake_index.py), indexmux, and nginx
+(Debian's nginx-light, serving the bytes indexmux rendered as static files),
+then measures with wrk and curl and prints one table of ratios. Results are
+also written to bench/results.md (copied into docs/benchmarks.md by hand after
+a run). Nothing here reaches beyond 127.0.0.1.
+
+Usage: bench.py [--quick] [--big-mib N]
+"""
+
+import argparse
+import hashlib
+import http.client
+import json
+import os
+import re
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(ROOT, "tests", "fakes"))
+sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+import wheels  # noqa: E402
+
+SHARED = os.environ.get("IMX_SHARED_DIR", os.path.join(ROOT, "..", "shared"))
+BIN = os.environ.get("IMX_BIN", os.path.join(ROOT, "build", "server", "indexmux"))
+PIP_ACCEPT = ("application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; "
+              "q=0.1, text/html; q=0.01")
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def wait_http(port, path="/", timeout=15):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            c.request("GET", path)
+            c.getresponse().read()
+            c.close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit("nothing answered on port %d" % port)
+
+
+def get(port, path, headers=None):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    c.request("GET", path, headers=headers or {})
+    r = c.getresponse()
+    body = r.read()
+    c.close()
+    return r.status, dict((k.lower(), v) for k, v in r.getheaders()), body
+
+
+def wrk(url, headers=(), seconds=8, conns=32, threads=2):
+    cmd = ["wrk", "-t%d" % threads, "-c%d" % conns, "-d%ds" % seconds, "--latency"]
+    for h in headers:
+        cmd += ["-H", h]
+    out = subprocess.run(cmd + [url], capture_output=True, text=True, timeout=seconds + 60).stdout
+    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    errs = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    rps = float(m.group(1)) if m else 0.0
+    lat = None
+    if p99:
+        v = float(p99.group(1))
+        lat = v / 1000 if p99.group(2) == "us" else (v * 1000 if p99.group(2) == "s" else v)
+    return rps, lat, int(errs.group(1)) if errs else 0
+
+
+def curl_time(url, out="/dev/null"):
+    t0 = time.monotonic()
+    subprocess.run(["curl", "-s", "-f", "-o", out, url], check=True, timeout=600)
+    return time.monotonic() - t0
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+class Procs:
+    def __init__(self):
+        self.procs = []
+
+    def start(self, cmd, **kw):
+        p = subprocess.Popen(cmd, **kw)
+        self.procs.append(p)
+        return p
+
+    def stop(self):
+        for p in reversed(self.procs):
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+                try:
+                    p.wait(10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+
+
+NGINX_CONF = """
+worker_processes 2;
+daemon off;
+pid {tmp}/nginx.pid;
+error_log {tmp}/nginx-error.log;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 100000;
+  client_body_temp_path {tmp}/nginx-body;
+  proxy_temp_path {tmp}/nginx-proxy;
+  fastcgi_temp_path {tmp}/nginx-fastcgi;
+  uwsgi_temp_path {tmp}/nginx-uwsgi;
+  scgi_temp_path {tmp}/nginx-scgi;
+  types {{ }}
+  default_type application/octet-stream;
+  server {{
+    listen 127.0.0.1:{port};
+    root {root};
+    gzip_static on;
+    location ~ \\.json$ {{ default_type application/vnd.pypi.simple.v1+json; }}
+    location ~ \\.html$ {{ default_type text/html; }}
+  }}
+}}
+"""
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="shorter runs, 256 MiB file")
+    ap.add_argument("--big-mib", type=int, default=1024)
+    args = ap.parse_args()
+    secs = 4 if args.quick else 8
+    big_mib = 256 if args.quick else args.big_mib
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+    tmp = tempfile.mkdtemp(prefix="imx-bench-")
+    os.chmod(tmp, 0o755)  # nginx workers run as www-data and must read the files
+    procs = Procs()
+    rows = []
+    try:
+        # -- upstream: a small project, numpy's real page, a big wheel --
+        wdir = os.path.join(tmp, "wheels")
+        os.makedirs(wdir)
+        small = [wheels.make_wheel(wdir, "demo-pkg", "1.%d" % i) for i in range(5)]
+        print("building a %d MiB wheel..." % big_mib, flush=True)
+        big = wheels.make_big_wheel(wdir, "bigpkg", "1.0", big_mib << 20)
+        big_sha = wheels.sha256_of(big)
+        spec = {"mode": "pypi", "gzip": False, "projects": {
+            "demo-pkg": {"files": [{"path": p} for p in small]},
+            "bigpkg": {"files": [{"path": big, "sha256": big_sha, "metadata": False}]},
+        }, "raw": {"/simple/numpy/": {"file": os.path.join(SHARED, "fixtures", "pypi-html-real",
+                                                           "numpy.html"),
+                                      "content_type": "text/html"}}}
+        spec_path = os.path.join(tmp, "spec.json")
+        with open(spec_path, "w") as fh:
+            json.dump(spec, fh)
+        fake = procs.start([sys.executable, os.path.join(ROOT, "tests", "fakes", "fake_index.py"),
+                            "--config", spec_path, "--port", "0"],
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        line = fake.stdout.readline().split()
+        up_port, files_port = int(line[1]), int(line[3])
+
+        # -- indexmux --
+        port = free_port()
+        cfg = os.path.join(tmp, "indexmux.toml")
+        with open(cfg, "w") as fh:
+            fh.write('[server]\nlisten = "127.0.0.1:%d"\ndata-dir = "%s"\nmax-connections = 8192\n'
+                     'log-level = "warn"\n\n[[index]]\nname = "pypi"\nurl = "http://127.0.0.1:%d/simple/"\n'
+                     'ttl = 3600\n\n[virtual.default]\nindexes = ["pypi"]\n'
+                     % (port, os.path.join(tmp, "data"), up_port))
+        imx = procs.start([BIN, "serve", "--config", cfg], stderr=open(os.path.join(tmp, "imx.log"), "w"))
+        wait_http(port, "/healthz")
+
+        # -- nginx serving the same bytes indexmux renders --
+        root = os.path.join(tmp, "www")
+        os.makedirs(root)
+        pages = {
+            "small-html": ("/simple/demo-pkg/", {}, "demo.html"),
+            "small-json": ("/simple/demo-pkg/", {"Accept": PIP_ACCEPT}, "demo.json"),
+            "numpy-json": ("/simple/numpy/", {"Accept": PIP_ACCEPT}, "numpy.json"),
+        }
+        for name, (path, hdr, fn) in pages.items():
+            st, h, body = get(port, path, hdr)
+            assert st == 200, (name, st)
+            with open(os.path.join(root, fn), "wb") as fh:
+                fh.write(body)
+            import gzip as gz
+            with open(os.path.join(root, fn + ".gz"), "wb") as fh:
+                fh.write(gz.compress(body, 6))
+        st, h, body = get(port, "/simple/bigpkg/", {"Accept": PIP_ACCEPT})
+        big_url = json.loads(body)["files"][0]["url"]
+        big_path = "/" + big_url.split("../")[-1]
+        ngx_port = free_port()
+        ngx_conf = os.path.join(tmp, "nginx.conf")
+        with open(ngx_conf, "w") as fh:
+            fh.write(NGINX_CONF.format(tmp=tmp, port=ngx_port, root=root))
+        procs.start(["nginx", "-c", ngx_conf, "-p", tmp], stderr=subprocess.DEVNULL)
+        wait_http(ngx_port, "/demo.html")
+        for fn in ("demo.html", "demo.json", "numpy.json"):
+            st, _, body = get(ngx_port, "/" + fn)
+            assert st == 200 and body == open(os.path.join(root, fn), "rb").read(), (fn, st)
+
+        def ratio_row(label, imx_url, ngx_url, headers=()):
+            a = wrk(imx_url, headers, secs)
+            b = wrk(ngx_url, headers, secs)
+            rows.append((label, "%.0f req/s" % a[0], "%.0f req/s" % b[0],
+                         "%.2fx" % (a[0] / b[0] if b[0] else 0),
+                         "non-2xx: %d / %d" % (a[2], b[2])))
+            print(rows[-1], flush=True)
+
+        base = "http://127.0.0.1:%d" % port
+        nbase = "http://127.0.0.1:%d" % ngx_port
+        ratio_row("small page HTML", base + "/simple/demo-pkg/", nbase + "/demo.html")
+        ratio_row("small page JSON", base + "/simple/demo-pkg/", nbase + "/demo.json",
+                  ["Accept: " + PIP_ACCEPT])
+        ratio_row("small page JSON gzip", base + "/simple/demo-pkg/", nbase + "/demo.json",
+                  ["Accept: " + PIP_ACCEPT, "Accept-Encoding: gzip"])
+        ratio_row("numpy page JSON (3,464 files)", base + "/simple/numpy/", nbase + "/numpy.json",
+                  ["Accept: " + PIP_ACCEPT])
+        ratio_row("numpy page JSON gzip", base + "/simple/numpy/", nbase + "/numpy.json",
+                  ["Accept: " + PIP_ACCEPT, "Accept-Encoding: gzip"])
+
+        # -- cold big file: through indexmux vs directly from the fake --
+        direct_url = None
+        st, h, body = get(up_port, "/simple/bigpkg/", {"Accept": PIP_ACCEPT})
+        direct_url = json.loads(body)["files"][0]["url"]
+        t_direct = min(curl_time(direct_url) for _ in range(2))
+        t_cold = curl_time(base + big_path)
+        rows.append(("cold %d MiB file" % big_mib, "%.0f MiB/s" % (big_mib / t_cold),
+                     "%.0f MiB/s (direct)" % (big_mib / t_direct), "%.2fx" % (t_direct / t_cold), ""))
+        print(rows[-1], flush=True)
+
+        # -- cached big file vs nginx --
+        shutil.copy(big, os.path.join(root, "big.whl"))
+        t_imx = min(curl_time(base + big_path) for _ in range(3))
+        t_ngx = min(curl_time(nbase + "/big.whl") for _ in range(3))
+        rows.append(("cached %d MiB file" % big_mib, "%.0f MiB/s" % (big_mib / t_imx),
+                     "%.0f MiB/s" % (big_mib / t_ngx), "%.2fx" % (t_ngx / t_imx), ""))
+        print(rows[-1], flush=True)
+
+        # -- 50 concurrent cold clients of a new big file --
+        before = len(json.loads(get(up_port, "/_fake/requests")[2]))
+        spec["projects"]["bigpkg2"] = {"files": [{"path": big.replace("bigpkg-1.0", "bigpkg-1.0"),
+                                                  "sha256": big_sha, "metadata": False,
+                                                  "url_path": "/packages/second/" + os.path.basename(big)}]}
+        c = http.client.HTTPConnection("127.0.0.1", up_port)
+        c.request("POST", "/_fake/spec", body=json.dumps(spec))
+        c.getresponse().read()
+        c.close()
+        st, h, body = get(port, "/simple/bigpkg2/", {"Accept": PIP_ACCEPT})
+        url2 = "/" + json.loads(body)["files"][0]["url"].split("../")[-1]
+        results = []
+
+        def one():
+            h_ = hashlib.sha256()
+            c_ = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+            c_.request("GET", url2)
+            r_ = c_.getresponse()
+            n = 0
+            while True:
+                chunk = r_.read(1 << 20)
+                if not chunk:
+                    break
+                n += len(chunk)
+                h_.update(chunk)
+            results.append((r_.status, n, h_.hexdigest()))
+        t0 = time.monotonic()
+        ths = [threading.Thread(target=one) for _ in range(50)]
+        for t in ths:
+            t.start()
+        for t in ths:
+            t.join(900)
+        t50 = time.monotonic() - t0
+        reqs = [r for r in json.loads(get(up_port, "/_fake/requests")[2])[before:]
+                if r["path"].endswith(".whl")]
+        ok = sum(1 for s, n, d in results if s == 200 and d == big_sha)
+        rows.append(("50 concurrent cold clients", "%d/50 complete+correct" % ok,
+                     "%d upstream request(s)" % len(reqs), "%.1f s" % t50, ""))
+        print(rows[-1], flush=True)
+
+        # -- 2,000 idle connections: latency and RSS --
+        idle = []
+        for _ in range(2000):
+            s = socket.create_connection(("127.0.0.1", port))
+            idle.append(s)
+        time.sleep(1)
+        lat = []
+        for _ in range(300):
+            t0 = time.monotonic()
+            get(port, "/simple/demo-pkg/")
+            lat.append((time.monotonic() - t0) * 1000)
+        lat.sort()
+        rss = rss_kib(imx.pid)
+        for s in idle:
+            s.close()
+        rows.append(("2,000 idle connections", "p99 %.2f ms" % lat[int(len(lat) * 0.99) - 1],
+                     "RSS %.1f MiB" % (rss / 1024), "", ""))
+        print(rows[-1], flush=True)
+
+        # -- numpy merge+render from cached inputs: restart (the rendered-page
+        # cache is in memory, the upstream page stays fresh in LMDB), then time
+        # the first request of each format; HTTP overhead included --
+        imx.send_signal(signal.SIGTERM)
+        imx.wait(30)
+        times = []
+        for fmt in (PIP_ACCEPT, "text/html", PIP_ACCEPT, "text/html", PIP_ACCEPT):
+            imx = procs.start([BIN, "serve", "--config", cfg],
+                              stderr=open(os.path.join(tmp, "imx2.log"), "a"))
+            wait_http(port, "/healthz")
+            t0 = time.monotonic()
+            st, h, body = get(port, "/simple/numpy/", {"Accept": fmt})
+            times.append((time.monotonic() - t0) * 1000)
+            assert st == 200
+            imx.send_signal(signal.SIGTERM)
+            imx.wait(30)
+        rows.append(("numpy merge+render from cached inputs", "median %.1f ms" % statistics.median(times),
+                     "", "", "first request after restart, incl. HTTP"))
+        print(rows[-1], flush=True)
+    finally:
+        procs.stop()
+
+    lines = ["| measurement | indexmux | nginx / reference | ratio | note |",
+             "|---|---|---|---|---|"]
+    for r in rows:
+        lines.append("| " + " | ".join(r) + " |")
+    table = "\n".join(lines)
+    print()
+    print(table)
+    with open(os.path.join(HERE, "results.md"), "w") as fh:
+        fh.write(table + "\n")
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
