@@ -376,6 +376,30 @@ static void rewrite_links(struct rsv *r, struct rsv__merged *m, unsigned depth)
     buf_release(&u);
 }
 
+/*
+ * A file its upstream gave no sha256 for gets one on first download
+ * (fetch.c), which rewrite_links then adds to the page. The upstream page
+ * does not change, so the merge stamps alone would keep serving the page
+ * rendered before the download: make those computed hashes inputs too.
+ */
+static void computed_hash_stamps(struct rsv *r, const struct rsv__merged *m, struct buf *stamps)
+{
+    for (size_t i = 0; i < m->page.nfiles; i++) {
+        const struct simple_file *f = &m->page.files[i];
+        struct stg_file rec = {0};
+        char key[33];
+
+        if (simple_hashes_get(&f->hashes, "sha256"))
+            continue;
+        rsv__file_key(m->origin[i]->name, f->url, key);
+        if (stg_file_get(r->stg, key, &rec) != 0)
+            continue;
+        if (rec.sha256)
+            buf_printf(stamps, "%s=%s;", key, rec.sha256);
+        stg_file_release(&rec);
+    }
+}
+
 static int render(const struct simple_project *p, const char *name, enum rsv_format fmt,
                   struct page_impl **out)
 {
@@ -421,6 +445,7 @@ int rsv_get_page(struct rsv *r, const char *route, const char *project, enum rsv
     rc = rsv__merge(r, &rt, project, &m, &stamps, &fresh_until, NULL, why);
     if (rc)
         goto out;
+    computed_hash_stamps(r, &m, &stamps);
     p = cache_get_same(r->rendered, key, buf_cstr(&stamps), fresh_until);
     if (!p) {
         rewrite_links(r, &m, depth);

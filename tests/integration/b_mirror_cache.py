@@ -8,6 +8,7 @@
 - "not there" answers are kept for negative-ttl, then asked again.
 """
 
+import hashlib
 import http.client
 import json
 import os
@@ -16,7 +17,9 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from b_mirror_common import JSON_V1, PIP_ACCEPT, TEXT_HTML, Mirror, describe  # noqa: E402
+from b_mirror_common import (JSON_V1, PIP_ACCEPT, TEXT_HTML, Mirror, describe,  # noqa: E402
+                             file_entry)
+from harness import wheels  # noqa: E402
 
 DEMO = "/pypi/simple/demo-pkg/"
 TORCH = "/pytorch-cu124/simple/torch/"
@@ -176,6 +179,30 @@ class AfterTtl(unittest.TestCase):
             m.pypi.clear_faults()
             st, _, b = imx.get("/pypi/simple/dep-pkg/")
             self.assertEqual(st, 200, b)
+
+    def test_computed_hash_reaches_later_pages(self):
+        """A link without a hash upstream gets the sha256 computed on first
+        download, and the pages rendered after the ttl carry it."""
+        m = self.m
+        fn = os.path.basename(m.torch_old)
+        with m.server(ttl=1, negative_ttl=1) as imx:
+            for accept in (JSON_V1, TEXT_HTML):   # render both before the download
+                self.assertEqual(imx.get(TORCH, {"Accept": accept})[0], 200)
+            path, entry = file_entry(imx, TORCH, fn)
+            self.assertEqual(entry["hashes"], {})
+            st, _, body = imx.get(path)
+            self.assertEqual(st, 200)
+            sha = wheels.sha256_of(m.torch_old)
+            self.assertEqual(hashlib.sha256(body).hexdigest(), sha)
+            self.wait_stale()
+            m.reset()
+            _, entry = file_entry(imx, TORCH, fn)
+            self.assertEqual(entry["hashes"], {"sha256": sha})
+            text = imx.get(TORCH, {"Accept": TEXT_HTML})[2].decode()
+            self.assertIn("#sha256=" + sha, text)
+            # only a revalidation went upstream, not the file again
+            reqs = m.torch.requests()
+            self.assertEqual([r["path"] for r in reqs], ["/whl/cu124/torch/"], describe(reqs))
 
     def test_negative_answers_cached_for_negative_ttl(self):
         m = self.m
