@@ -45,6 +45,8 @@ char *simple__filename_from_url(const char *url);
  * "1.0" otherwise. Static string.
  */
 const char *simple__api_version(const struct simple_project *p);
+/* The jansson-tree client renderer: the reference simple_render_json must match. */
+int simple__render_json_tree(const struct simple_project *p, const char *name, struct buf *out);
 
 /* Release dst and move src's contents into it; src is left initialised. */
 void simple__project_move(struct simple_project *dst, struct simple_project *src);
