@@ -23,6 +23,7 @@
 #include "err.h"
 #include "log.h"
 #include "marker.h"
+#include "metrics_int.h"
 #include "resolver_int.h"
 #include "version.h"
 #include "wheel.h"
@@ -199,10 +200,11 @@ struct merge_state {
     struct nameset names;
     struct rsv__explain *ex;
     const char *project;
+    const struct config_view *view; /* for the routing counters; NULL: index alone */
 };
 
-/* Add f (from ix) unless its filename is already there. */
-static void add_file(struct merge_state *st, const struct config_index *ix,
+/* Add f (from ix) unless its filename is already there; true when added. */
+static bool add_file(struct merge_state *st, const struct config_index *ix,
                      const struct simple_file *f, const char *why_kept)
 {
     struct simple_project *p = &st->out->page;
@@ -210,7 +212,7 @@ static void add_file(struct merge_state *st, const struct config_index *ix,
     ptrdiff_t dup;
 
     if (!f->filename || !f->filename[0])
-        return;
+        return false;
     if (st->names.cap == 0 || (p->nfiles + 1) * 2 > st->names.cap)
         nameset_grow(&st->names, p);
     dup = nameset_find(&st->names, p, f->filename, &free_slot);
@@ -222,16 +224,19 @@ static void add_file(struct merge_state *st, const struct config_index *ix,
                       f->filename, st->project, st->out->origin[dup]->name, ix->name,
                       st->out->origin[dup]->name);
             __atomic_add_fetch(&st->r->hash_conflicts, 1, __ATOMIC_RELAXED);
+            rsv__count_hash_conflict(st->r);
         }
+        rsv__count_rule(st->r, st->view, RSV_RULE_DUPLICATE);
         rsv__explain_add(st->ex, ix->name, f->filename, false, "duplicate of the file from '%s'",
                          st->out->origin[dup]->name);
-        return;
+        return false;
     }
     simple_project_copy_file(p, f);
     st->out->origin = xgrow(st->out->origin, &st->out->cap, p->nfiles, sizeof(*st->out->origin));
     st->out->origin[p->nfiles - 1] = ix;
     st->names.slot[free_slot] = p->nfiles;
     rsv__explain_add(st->ex, ix->name, f->filename, true, "%s", why_kept);
+    return true;
 }
 
 /* The environment a file's name implies (SPEC 5.1); unknown when it says nothing. */
@@ -303,7 +308,7 @@ int rsv__merge(struct rsv *r, const struct rsv__route *rt, const char *project,
                struct rsv__merged *out, struct buf *stamps, int64_t *fresh_until,
                struct rsv__explain *ex, struct buf *why)
 {
-    struct merge_state st = {r, out, {NULL, 0}, ex, project};
+    struct merge_state st = {r, out, {NULL, 0}, ex, project, NULL};
     const struct config *cfg = r->cfg;
     const struct config_view *v = rt->view;
     const struct config_pin *pin = NULL;
@@ -330,6 +335,7 @@ int rsv__merge(struct rsv *r, const struct rsv__route *rt, const char *project,
     }
 
     pin = config_find_pin(v, project);
+    st.view = v;
 
     /* 1. Sources, in order (SPEC 5.3). */
     for (size_t k = 0; pin && k < pin->nsources; k++) {
@@ -360,19 +366,22 @@ int rsv__merge(struct rsv *r, const struct rsv__route *rt, const char *project,
                                  "source %zu ('%s', %s) is true for it first", shadow + 1,
                                  cfg->indexes[pin->sources[shadow].index].name,
                                  marker_text(&pin->sources[shadow]));
+                rsv__count_rule(r, v, RSV_RULE_SHADOWED);
                 continue;
             }
             t = mk ? marker_eval(mk, &env) : TRI_TRUE;
             if (t == TRI_FALSE) {
                 rsv__explain_add(ex, ix->name, f->filename, false,
                                  "source %zu marker %s is false", k + 1, marker_text(src));
+                rsv__count_rule(r, v, RSV_RULE_MARKER_FALSE);
                 continue;
             }
             {
                 char why_kept[512];
                 snprintf(why_kept, sizeof(why_kept), "source %zu marker %s is %s", k + 1,
                          marker_text(src), tri_name(t));
-                add_file(&st, ix, f, why_kept);
+                if (add_file(&st, ix, f, why_kept))
+                    rsv__count_rule(r, v, RSV_RULE_SOURCE);
             }
         }
     }
@@ -406,10 +415,12 @@ int rsv__merge(struct rsv *r, const struct rsv__route *rt, const char *project,
                                  "pinned to source %zu ('%s', %s), which is true for it",
                                  pinned + 1, cfg->indexes[pin->sources[pinned].index].name,
                                  marker_text(&pin->sources[pinned]));
+                rsv__count_rule(r, v, RSV_RULE_PINNED_AWAY);
                 continue;
             }
-            add_file(&st, ix, f, pin ? "fallback: no source marker is true for it"
-                                     : "from the view's indexes");
+            if (add_file(&st, ix, f, pin ? "fallback: no source marker is true for it"
+                                         : "from the view's indexes"))
+                rsv__count_rule(r, v, pin ? RSV_RULE_FALLBACK : RSV_RULE_INDEX);
         }
         if (v->strategy == CONFIG_FIRST_INDEX) {
             /* The rest are shadowed: recorded for explain, never fetched. */

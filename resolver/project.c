@@ -29,6 +29,7 @@
 
 #include "err.h"
 #include "log.h"
+#include "metrics_int.h"
 #include "resolver_int.h"
 #include "sha256.h"
 #include "xalloc.h"
@@ -216,17 +217,20 @@ static int fetch_page(void *arg)
         rc = IMX_EAUTH;
         goto out;
     }
-    rc = upstream_fetch(r->up, &req, &resp);
+    rc = rsv__upstream_fetch(r, ix->name, &req, &resp);
     if (rc) {
         buf_printf(c->why, "upstream '%s' unreachable: %s", ix->name,
                    resp.error[0] ? resp.error : imx_strerror(rc));
         goto out;
     }
     if (resp.status == 304 && have_old && old.state == STG_PAGE_PRESENT) {
+        rsv__count_page(r, ix, RSV_PAGE_REVALIDATED);
         old.fetched_at = rsv__now();
         rc = stg_page_put(r->stg, ix->name, c->project, &old);
         goto out;
     }
+    if (resp.status == 200 || resp.status == 404 || resp.status == 403 || resp.status == 410)
+        rsv__count_page(r, ix, RSV_PAGE_MISS);
     if (resp.status == 404 || resp.status == 403 || resp.status == 410) {
         rec.state = STG_PAGE_ABSENT;
         rec.fetched_at = rsv__now();
@@ -331,8 +335,10 @@ static int get_record(struct rsv *r, const struct config_index *ix, const char *
 
     *stale = false;
     rc = stg_page_get(r->stg, ix->name, project, rec);
-    if (rc == 0 && (r->offline || record_fresh(ix, project, rec, rsv__now())))
+    if (rc == 0 && (r->offline || record_fresh(ix, project, rec, rsv__now()))) {
+        rsv__count_page(r, ix, rec->state == STG_PAGE_ABSENT ? RSV_PAGE_NEGATIVE : RSV_PAGE_HIT);
         return 0;
+    }
     if (rc != 0 && rc != IMX_ENOTFOUND)
         log_warnx("cannot read cached page '%s' of '%s': %s", project, ix->name,
                   imx_strerror(rc));
@@ -358,6 +364,7 @@ static int get_record(struct rsv *r, const struct config_index *ix, const char *
             log_warnx("serving stale page '%s' of '%s': %s", project[0] ? project : "(list)",
                       ix->name, buf_cstr(why));
             buf_reset(why);
+            rsv__count_page(r, ix, RSV_PAGE_STALE);
             *stale = true;
             return 0;
         }

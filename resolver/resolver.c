@@ -16,6 +16,7 @@
 
 #include "err.h"
 #include "log.h"
+#include "metrics_int.h"
 #include "pkgname.h"
 #include "resolver_int.h"
 #include "sha256.h"
@@ -263,6 +264,7 @@ int rsv_new(const struct rsv_opts *opts, struct rsv **out)
     r->pages_sf = rsv__sf_new();
     r->rendered = cache_new();
     r->files = rsv__files_new();
+    rsv__metrics_attach(r, opts->metrics);
     *out = r;
     return 0;
 }
@@ -276,6 +278,7 @@ void rsv_free(struct rsv *r)
     cache_free(r->rendered);
     rsv__sf_free(r->pages_sf);
     rsv__markers_free(r->markers);
+    rsv__metrics_detach(r);
     FINI_OBJ(r);
     free(r);
 }

@@ -31,12 +31,15 @@ struct config;
 struct stg;
 struct upstream;
 struct rsv;
+struct rsv_metrics;
 
 struct rsv_opts {
     const struct config *cfg; /* borrowed; must outlive the rsv */
     struct stg *stg;          /* borrowed */
     struct upstream *up;      /* borrowed; NULL only when cfg->server.offline */
     bool offline;             /* never contact upstreams (SPEC section 7) */
+    struct rsv_metrics *metrics; /* borrowed, shared by generations (metrics.h);
+                                    NULL: the rsv keeps private counters */
 };
 
 int rsv_new(const struct rsv_opts *opts, struct rsv **out /* OUT */);
@@ -90,6 +93,7 @@ struct rsv_body {
     int64_t size;         /* -1 when unknown (streaming without Content-Length) */
     char sha256[65];      /* "" when not yet known (streaming) */
     struct rsv__flight *flight; /* streaming source, NULL when stored */
+    struct rsv_metrics *metrics; /* private: counts the streaming client */
 };
 
 /*
@@ -130,3 +134,15 @@ struct rsv_counters {
     uint64_t hash_conflicts;
 };
 void rsv_counters(const struct rsv *r, struct rsv_counters *out /* OUT */);
+
+/*
+ * The counters this resolver moves (metrics.h): opts.metrics, or its private
+ * ones. Borrowed: valid while the rsv (or the caller's metrics) lives.
+ */
+struct rsv_metrics *rsv_metrics(const struct rsv *r);
+/*
+ * Bytes and count of the blobs in the store, recomputed at most every few
+ * seconds (a scrape must stay cheap; stg_stat walks the blob directory).
+ * Returns 0, or IMX_EIO (the previous figures are still written).
+ */
+int rsv_store_usage(struct rsv *r, uint64_t *bytes /* OUT */, uint64_t *blobs /* OUT */);

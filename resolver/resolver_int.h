@@ -16,6 +16,9 @@
 #include "upstream.h"
 
 #define RSV_MAGIC 0x52535631u
+
+struct rsv_metrics_index;
+struct rsv_metrics_view;
 #define RSV_MAX_FILES 200000
 #define RSV_MAX_NAMES 2000000
 /* Bytes of a project list page (PyPI's is tens of MB). */
@@ -71,6 +74,10 @@ struct rsv {
     struct rsv__files *files;   /* downloads in flight (fetch.c) */
     struct rsv__markers *markers; /* parsed pin markers (merge.c) */
     uint64_t hash_conflicts;    /* same filename, different sha256 (atomic) */
+    struct rsv_metrics *metrics; /* counters (metrics.c); shared unless own_metrics */
+    bool own_metrics;
+    struct rsv_metrics_index **ix_slots; /* parallel to cfg->indexes */
+    struct rsv_metrics_view **view_slots; /* parallel to cfg->views */
 };
 
 /* flight.c: generic single flight keyed by string. */

@@ -134,6 +134,12 @@ static void put_view(struct buf *b, const struct config *cfg, const struct confi
 
 char *srv_landing_render(const struct config *cfg, const char *base_url, size_t *len_out)
 {
+    return srv_landing_render_extra(cfg, base_url, NULL, len_out);
+}
+
+char *srv_landing_render_extra(const struct config *cfg, const char *base_url, const char *extra,
+                               size_t *len_out)
+{
     struct buf b;
     char *trusted = trusted_host(base_url);
 
@@ -146,6 +152,8 @@ char *srv_landing_render(const struct config *cfg, const char *base_url, size_t 
         buf_appends(&b, "<p>No views are configured.</p>\n");
     for (size_t i = 0; cfg && i < cfg->nviews; i++)
         put_view(&b, cfg, &cfg->views[i], base_url, trusted);
+    if (extra)
+        buf_appends(&b, extra);
     buf_appends(&b, "</body>\n</html>\n");
     free(trusted);
     return buf_detach(&b, len_out);

@@ -21,9 +21,11 @@
 #include "err.h"
 #include "log.h"
 #include "marker.h"
+#include "metrics.h"
 #include "resolver.h"
 #include "route.h"
 #include "server.h"
+#include "stats.h"
 #include "storage.h"
 #include "str.h"
 #include "upstream.h"
@@ -321,6 +323,7 @@ struct stack {
     struct stg *stg;
     struct upstream *up;
     struct rsv *rsv;
+    struct rsv_metrics *metrics; /* borrowed, NULL: the rsv keeps its own */
 };
 
 static int open_stack(const struct config *cfg, struct stack *st)
@@ -328,9 +331,11 @@ static int open_stack(const struct config *cfg, struct stack *st)
     struct stg_opts so = {cfg->server.data_dir, cfg->server.lmdb_map_size, false};
     struct upstream_opts uo = {0};
     struct rsv_opts ro = {0};
+    struct rsv_metrics *metrics = st->metrics;
     int rc;
 
     memset(st, 0, sizeof(*st));
+    st->metrics = metrics;
     rc = stg_open(&so, &st->stg);
     if (rc) {
         log_errorx("cannot open the store in '%s': %s", cfg->server.data_dir, imx_strerror(rc));
@@ -350,6 +355,7 @@ static int open_stack(const struct config *cfg, struct stack *st)
     ro.stg = st->stg;
     ro.up = st->up;
     ro.offline = cfg->server.offline;
+    ro.metrics = st->metrics;
     rc = rsv_new(&ro, &st->rsv);
     if (rc)
         log_errorx("cannot start the resolver: %s", imx_strerror(rc));
@@ -372,6 +378,7 @@ static void release_stack(struct stack *st)
  */
 struct gc_thread {
     struct stg *stg;
+    struct rsv_metrics *metrics; /* evictions are counted here */
     uint64_t max_bytes;
     unsigned interval;
     pthread_mutex_t mu;
@@ -398,19 +405,24 @@ static void *gc_main(void *arg)
         if (g->stop)
             break;
         pthread_mutex_unlock(&g->mu);
-        int rc = stg_gc(g->stg, &o, NULL);
+        struct stg_gc_result res;
+        int rc = stg_gc(g->stg, &o, &res);
         if (rc)
             log_warnx("cache gc failed: %s", imx_strerror(rc));
+        else
+            rsv_metrics_evicted(g->metrics, res.evicted, res.evicted_bytes);
         pthread_mutex_lock(&g->mu);
     }
     pthread_mutex_unlock(&g->mu);
     return NULL;
 }
 
-static void gc_start(struct gc_thread *g, struct stg *stg, uint64_t max_bytes, unsigned interval)
+static void gc_start(struct gc_thread *g, struct stg *stg, struct rsv_metrics *metrics,
+                     uint64_t max_bytes, unsigned interval)
 {
     memset(g, 0, sizeof(*g));
     g->stg = stg;
+    g->metrics = metrics;
     g->max_bytes = max_bytes;
     g->interval = interval ? interval : 60;
     pthread_mutex_init(&g->mu, NULL);
@@ -443,6 +455,8 @@ static int cmd_serve(int argc, char **argv)
     struct srv_opts so = {0};
     struct srv *srv = NULL;
     struct route_ctx rctx;
+    struct rsv_metrics *metrics = NULL;
+    struct srv_stats *stats = NULL;
     sigset_t set;
     int rc;
 
@@ -462,15 +476,22 @@ static int cmd_serve(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    /* Counters live for the whole process, across configuration reloads. */
+    rsv_metrics_new(&metrics);
+    srv_stats_new(&stats);
+    st.metrics = metrics;
     rc = open_stack(&cfg, &st);
     if (rc)
         goto out;
     rctx.rsv = st.rsv;
     rctx.cfg = &cfg;
-    rctx.stats = NULL;
+    rctx.stats = stats;
     srv_opts_from_config(&so, &cfg);
     so.route = route_handle;
     so.route_ctx = &rctx;
+    so.stats = stats;
+    so.landing_extra = route_landing_extra;
+    so.landing_ctx = &rctx;
     rc = srv_new(&so, &srv);
     if (rc) {
         log_errorx("cannot listen on %s:%u: %s", cfg.server.listen_host, cfg.server.listen_port,
@@ -483,7 +504,7 @@ static int cmd_serve(int argc, char **argv)
              cfg.server.offline ? ", offline" : "");
     /* Offline, an evicted file could never come back: no eviction there. */
     if (!cfg.server.offline)
-        gc_start(&gc, st.stg, cfg.server.max_cache_size, cli.gc_interval);
+        gc_start(&gc, st.stg, st.metrics, cfg.server.max_cache_size, cli.gc_interval);
     rc = wait_for_signal();
     log_info("stopping on signal %d", rc);
     rc = 0;
@@ -492,6 +513,8 @@ out:
     srv_free(srv);
     release_stack(&st);
     config_release(&cfg);
+    srv_stats_free(stats);
+    rsv_metrics_free(metrics);
     return rc ? 1 : 0;
 }
 

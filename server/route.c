@@ -14,6 +14,7 @@
 
 #include <stdio.h>
 #include <sys/types.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -332,6 +333,94 @@ static struct srv_response *serve_explain(const struct route_ctx *rc, const char
     return resp;
 }
 
+/* GET /metrics: the Prometheus exposition (server/stats.c). */
+static struct srv_response *serve_metrics(const struct route_ctx *rc)
+{
+    struct srv_stats_store store = {0, 0};
+    struct srv_response *resp;
+    struct buf out;
+    size_t len = 0;
+    char *body;
+
+    buf_init(&out, BUF_NOMAX);
+    if (rsv_store_usage(rc->rsv, &store.bytes, &store.blobs) != 0)
+        log_debug("cannot measure the store for /metrics");
+    srv_stats_render(rc->stats, rsv_metrics(rc->rsv), &store, &out);
+    body = buf_detach(&out, &len);
+    resp = srv_response_new_buf(200, SRV_STATS_CONTENT_TYPE, body, len);
+    srv_response_add_header(resp, "Cache-Control", "no-store");
+    return resp;
+}
+
+static void put_html(struct buf *b, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '&')
+            buf_appends(b, "&amp;");
+        else if (*s == '<')
+            buf_appends(b, "&lt;");
+        else if (*s == '>')
+            buf_appends(b, "&gt;");
+        else if (*s == '"')
+            buf_appends(b, "&quot;");
+        else if (*s == '\'')
+            buf_appends(b, "&#39;");
+        else
+            buf_putc(b, *s);
+    }
+}
+
+/* Cache figures for the landing page: store size, hit ratio, each upstream's last fetch. */
+static void landing_figures(const struct route_ctx *rc, struct buf *html)
+{
+    struct rsv_metrics *m = rsv_metrics(rc->rsv);
+    uint64_t bytes = 0;
+    uint64_t blobs = 0;
+    double ratio = srv_stats_hit_ratio(rc->stats, m);
+
+    rsv_store_usage(rc->rsv, &bytes, &blobs);
+    buf_appends(html, "<section id=\"cache\">\n<h2>Cache</h2>\n");
+    buf_printf(html, "<p>Store: %.1f MiB in %llu file%s. Hit ratio: ",
+               (double)bytes / (1024.0 * 1024.0), (unsigned long long)blobs, blobs == 1 ? "" : "s");
+    if (ratio < 0)
+        buf_appends(html, "no requests yet");
+    else
+        buf_printf(html, "%.1f%%", ratio * 100.0);
+    buf_appends(html, "</p>\n<table>\n<tr><th>upstream</th><th>last fetch</th>"
+                      "<th>result</th></tr>\n");
+    for (size_t i = 0; i < rc->cfg->nindexes; i++) {
+        const char *name = rc->cfg->indexes[i].name;
+        int64_t when = 0;
+        int64_t status = 0;
+        char err[256] = "";
+        char ts[32] = "never";
+
+        rsv_metrics_last_fetch(m, name, &when, &status, err, sizeof(err));
+        if (when > 0) {
+            time_t t = (time_t)when;
+            struct tm tm;
+            gmtime_r(&t, &tm);
+            strftime(ts, sizeof(ts), "%Y-%m-%d %H:%M:%SZ", &tm);
+        }
+        buf_appends(html, "<tr><td><code>");
+        put_html(html, name);
+        buf_printf(html, "</code></td><td>%s</td><td>", ts);
+        if (when == 0)
+            buf_appends(html, "-");
+        else if (err[0])
+            put_html(html, err);
+        else
+            buf_printf(html, "HTTP %lld", (long long)status);
+        buf_appends(html, "</td></tr>\n");
+    }
+    buf_appends(html, "</table>\n</section>\n");
+}
+
+void route_landing_extra(void *ctx, struct buf *html)
+{
+    landing_figures(ctx, html);
+}
+
 int route_handle(void *ctx, const struct srv_request *req, struct srv_response **out)
 {
     const struct route_ctx *rc = ctx;
@@ -343,6 +432,10 @@ int route_handle(void *ctx, const struct srv_request *req, struct srv_response *
     if (strstr(req->raw_path, "%2F") || strstr(req->raw_path, "%2f") ||
         strstr(req->raw_path, "%00") || strstr(path, "/../") || strstr(path, "/./")) {
         *out = srv_response_errorf(404, "not found: %s", req->raw_path);
+        return 0;
+    }
+    if (strcmp(req->raw_path, "/metrics") == 0) {
+        *out = serve_metrics(rc);
         return 0;
     }
     if (strncmp(path, "/files/", 7) == 0) {

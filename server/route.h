@@ -18,6 +18,12 @@ struct route_ctx {
     struct srv_stats *stats;   /* borrowed, may be NULL */
 };
 
+/*
+ * srv_opts.landing_extra for struct route_ctx: the cache figures (store
+ * size, hit ratio, each upstream's last fetch) as HTML.
+ */
+void route_landing_extra(void *ctx, struct buf *html);
+
 /* srv_route_fn for struct route_ctx. Always returns 0 with a response. */
 int route_handle(void *ctx, const struct srv_request *req, struct srv_response **out /* OUT */);
 

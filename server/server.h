@@ -34,7 +34,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buf.h"
 #include "respond.h"
+#include "stats.h"
 
 struct config;
 struct srv;
@@ -93,6 +95,14 @@ struct srv_opts {
                                     the landing page; may be NULL (empty list) */
     srv_route_fn route;          /* may be NULL: everything else is 404 */
     void *route_ctx;
+    struct srv_stats *stats;     /* borrowed, may be NULL: every answered request is
+                                    counted here (srv_stats_request) */
+    /*
+     * Optional: append HTML (cache figures) to the landing page, after the
+     * views. Called on the request's thread with landing_ctx.
+     */
+    void (*landing_extra)(void *ctx, struct buf *html);
+    void *landing_ctx;
 };
 
 /*
@@ -110,6 +120,27 @@ void srv_opts_from_config(struct srv_opts *opts, const struct config *cfg);
  * (the daemon could not start, e.g. the port is in use; the reason is logged).
  */
 int srv_new(const struct srv_opts *opts, struct srv **out /* OUT */);
+
+/*
+ * Replace the configuration the landing page renders (a SIGHUP reload).
+ * Returns once no landing page is being rendered from the old one, so the
+ * caller may free it afterwards. cfg is borrowed like srv_opts.cfg.
+ */
+void srv_set_config(struct srv *srv, const struct config *cfg);
+
+/*
+ * Annotate a request for the access log and srv_stats (route hooks call
+ * this; the server writes the line when the request completes). Every
+ * string is copied; NULL leaves a field as it was ("-" by default).
+ *   view      the view or index addressed
+ *   kind      what was asked (default SRV_KIND_OTHER)
+ *   cache     cache outcome word (hit, miss, stale, revalidated, negative, shared)
+ *   upstream  name of the upstream index asked over the network
+ */
+void srv_request_note(const struct srv_request *req, const char *view, enum srv_kind kind,
+                      const char *cache, const char *upstream);
+/* Count n body bytes sent by a reader-callback response (for the access log). */
+void srv_request_add_bytes(const struct srv_request *req, uint64_t n);
 
 /* The port actually bound (the ephemeral one when listen_port was 0). */
 uint16_t srv_port(const struct srv *srv);
@@ -148,5 +179,8 @@ const char *srv_request_query(const struct srv_request *req, const char *key);
  * Returns the page, owned by the caller (free()). Never NULL.
  */
 char *srv_landing_render(const struct config *cfg, const char *base_url, size_t *len_out);
+/* The same with `extra` (trusted HTML, may be NULL or "") before </body>. */
+char *srv_landing_render_extra(const struct config *cfg, const char *base_url, const char *extra,
+                               size_t *len_out);
 
 #endif
