@@ -18,8 +18,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from b_mirror_common import Mirror, describe, file_entry  # noqa: E402
-from harness import wheels  # noqa: E402
+from b_mirror_common import Mirror, blob_files, describe, file_entry  # noqa: E402
+from harness import wait_for, wheels  # noqa: E402
 
 CLIENTS = 20
 SIZE = 200 * 1000 * 1000
@@ -128,6 +128,36 @@ class BigConcurrent(unittest.TestCase):
                 fetch(imx.port, path, threading.Barrier(1), r)
                 self.assertEqual((r.get("status"), r.get("sha256")), (200, self.sha))
                 self.assertEqual(m.upstream_requests(), [], describe(m.upstream_requests()))
+        finally:
+            m.close()
+
+    def test_first_client_leaves_download_completes(self):
+        """The client that started the download goes away after 1 MiB: the
+        download still completes and is stored (no second upstream GET)."""
+        m = Mirror()
+        try:
+            spec = m.pypi_spec()
+            spec["projects"]["big-pkg"] = {"files": [
+                {"path": self.big, "sha256": self.sha, "metadata": False}]}
+            m.pypi.set_spec(spec)
+            with m.server() as imx:
+                path, _ = file_entry(imx, BIG, os.path.basename(self.big))
+                m.reset()
+                c = http.client.HTTPConnection("127.0.0.1", imx.port, timeout=60)
+                c.request("GET", path)
+                r = c.getresponse()
+                self.assertEqual(r.status, 200)
+                self.assertEqual(len(r.read(1 << 20)), 1 << 20)
+                c.close()
+                wait_for(lambda: [p for p in blob_files(imx.data_dir)
+                                  if os.path.getsize(p) == self.size
+                                  and "tmp" not in os.path.relpath(p, imx.data_dir)],
+                         timeout=60, what="the blob to be stored")
+                r = {}
+                fetch(imx.port, path, threading.Barrier(1), r)
+                self.assertEqual((r.get("status"), r.get("sha256")), (200, self.sha))
+                reqs = m.pypi.requests()
+                self.assertEqual(len(reqs), 1, describe(reqs))
         finally:
             m.close()
 

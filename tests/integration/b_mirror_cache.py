@@ -13,6 +13,7 @@ import http.client
 import json
 import os
 import sys
+import threading
 import time
 import unittest
 
@@ -68,6 +69,37 @@ class WithinTtl(unittest.TestCase):
                             self.assertEqual(st, 200, body)
                 reqs = m.upstream_requests()
                 self.assertEqual(reqs, [], describe(reqs))
+        finally:
+            m.close()
+
+
+class SingleFlightPages(unittest.TestCase):
+
+    def test_concurrent_requests_for_an_uncached_page_share_one_fetch(self):
+        m = Mirror()
+        try:
+            with m.server() as imx:
+                # the upstream takes a second to answer: every client waits on it
+                m.pypi.fault("/simple/demo-pkg/", "stall_before", seconds=1, count=1)
+                out = [None] * 10
+
+                def one(i):
+                    accept = (JSON_V1, TEXT_HTML)[i % 2]
+                    out[i] = imx.get(DEMO, {"Accept": accept})
+
+                threads = [threading.Thread(target=one, args=(i,), daemon=True)
+                           for i in range(len(out))]
+                for t in threads:
+                    t.start()
+                for t in threads:
+                    t.join(timeout=30)
+                self.assertFalse(any(t.is_alive() for t in threads))
+                for i, r in enumerate(out):
+                    self.assertEqual(r[0], 200, r)
+                    self.assertEqual(r[1]["Content-Type"], (JSON_V1, TEXT_HTML)[i % 2])
+                reqs = m.pypi.requests()
+                self.assertEqual([r["path"] for r in reqs], ["/simple/demo-pkg/"],
+                                 describe(reqs))
         finally:
             m.close()
 
