@@ -282,7 +282,7 @@ static void access_log(struct srv *srv, struct srv_conn *c)
     char eup[4 * sizeof(c->upstream)];
     char emeth[4 * sizeof(c->method)];
 
-    srv_stats_request(srv->opts.stats, c->view, c->kind, c->status, bytes, c->cache);
+    srv_stats_bytes(srv->opts.stats, bytes);
     if (!log_enabled(LOG_LEVEL_INFO))
         return;
     log_word(meth, sizeof(meth), c->method, sizeof(meth));
@@ -437,6 +437,17 @@ static struct srv_response *dispatch(struct srv *srv, struct srv_conn *c)
     struct srv_response *resp = NULL;
     int rc;
 
+    /*
+     * Both framings at once is how requests are smuggled past a proxy that
+     * reads the other one (RFC 9112 6.1): refuse, and close the connection
+     * so that nothing after these headers is read as a next request.
+     */
+    if (srv_request_header(req, "Content-Length") != NULL &&
+        srv_request_header(req, "Transfer-Encoding") != NULL) {
+        resp = srv_response_error(400, "Content-Length together with Transfer-Encoding");
+        srv_response_add_header(resp, "Connection", "close");
+        return resp;
+    }
     if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
         resp = srv_response_errorf(405, "method not allowed: %s", req->method);
         srv_response_add_header(resp, "Allow", "GET, HEAD");
@@ -512,6 +523,7 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *mhd, const ch
             return MHD_NO;
     }
     c->status = status;
+    srv_stats_request(srv->opts.stats, c->view, c->kind, c->status, c->cache);
     if (status == 405)
         MHD_add_response_header(m, "Allow", "GET, HEAD");
     ret = MHD_queue_response(mhd, status, m);
