@@ -182,7 +182,11 @@ class Hostile(unittest.TestCase):
                 s = socket.create_connection(("127.0.0.1", self.imx.port), timeout=10)
                 s.sendall(b"GET /simple/demo-pkg/ HT" if i % 2 else b"GET /heal")
                 socks.append(s)
-            time.sleep(0.5)   # let the server take every one of them
+            # The server first has to accept the burst (a thread each; slow
+            # under TSan): wait, bounded, for one answer. Then the stalled
+            # connections are the steady state, and every probe counts.
+            st, _, _ = self.imx.get("/healthz", timeout=30)
+            self.assertEqual(st, 200)
             for _ in range(5):
                 self.assertHealthy(within=1.0)
             # the page route works too, not only the built-in /healthz
