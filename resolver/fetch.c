@@ -22,6 +22,12 @@
  *
  * Flights are reference counted: the registry+thread hold one reference, each
  * rsv_body one more. The flight is freed when the last one goes.
+ *
+ * After a wheel is stored, a flight whose upstream advertised no PEP 658
+ * metadata reads METADATA out of the stored zip (pep/wheelmeta.c) and keeps
+ * it as a blob named in the file record, so later pages advertise it
+ * (after_store). Range requests and HEADs of a file that is not stored are
+ * answered without a flight: the range is forwarded (rsv_fetch_range).
  */
 #include "compat.h"
 
@@ -29,6 +35,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -37,6 +44,8 @@
 #include "metrics_int.h"
 #include "resolver_int.h"
 #include "sha256.h"
+#include "str.h"
+#include "wheelmeta.h"
 #include "xalloc.h"
 
 #define FLIGHT_MAGIC 0x464c4754u
@@ -176,6 +185,96 @@ static void finish(struct rsv__flight *f, int result)
     pthread_mutex_unlock(&f->mu);
 }
 
+static bool is_wheel(const char *filename)
+{
+    size_t n = strlen(filename);
+    return n > 4 && strcasecmp(filename + n - 4, ".whl") == 0;
+}
+
+/* wheelmeta_read_fn over a stored blob: ctx is a pointer to its fd. */
+static int read_fd(void *ctx, uint64_t off, void *dst, size_t len)
+{
+    const int *fd = ctx;
+    char *p = dst;
+
+    while (len > 0) {
+        ssize_t got = pread(*fd, p, len, (off_t)off);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            return IMX_EIO;
+        p += got;
+        off += (uint64_t)got;
+        len -= (size_t)got;
+    }
+    return 0;
+}
+
+/*
+ * PEP 658 for an upstream without it: read METADATA out of the stored wheel
+ * rec->sha256, keep it as a blob and name it in rec->metadata_sha256 (the
+ * caller records it). Returns 0, or a wheelmeta_extract / storage error.
+ */
+static int synthesize_metadata(struct rsv *r, struct stg_file *rec)
+{
+    struct stg_blob_writer *w = NULL;
+    uint64_t size = 0;
+    char *meta = NULL;
+    size_t n = 0;
+    char sha[65];
+    int fd = -1;
+    int rc;
+
+    rc = stg_blob_open(r->stg, rec->sha256, &fd, &size);
+    if (rc)
+        goto out;
+    rc = wheelmeta_extract(read_fd, &fd, size, &meta, &n);
+    if (rc)
+        goto out;
+    rc = stg_blob_begin(r->stg, &w);
+    if (rc == 0)
+        rc = stg_blob_write(w, meta, n);
+    if (rc == 0) {
+        rc = stg_blob_commit(w, NULL, sha);
+        w = NULL;
+    }
+    if (rc)
+        goto out;
+    free(rec->metadata_sha256);
+    rec->metadata_sha256 = xstrdup(sha);
+out:
+    stg_blob_abort(w);
+    if (fd >= 0)
+        close(fd);
+    free(meta);
+    return rc;
+}
+
+/*
+ * A file was stored and recorded. Pages show two things they could not
+ * know before: a sha256 computed here when the page gave none, and PEP 658
+ * metadata synthesized here for a wheel whose upstream advertised none.
+ * Runs after finish(): clients already have every byte; this only delays
+ * the flight thread. Bumping files_gen makes rendered pages rebuild.
+ */
+static void after_store(struct rsv *r, struct stg_file *rec)
+{
+    bool shown = rec->expected_sha256 == NULL;
+    int rc;
+
+    if (!rec->metadata_expected_sha256 && !rec->metadata_sha256 && is_wheel(rec->filename)) {
+        rc = synthesize_metadata(r, rec);
+        if (rc == 0 && stg_file_put(r->stg, rec) == 0)
+            shown = true;
+        else if (rc == 0)
+            log_warnx("cannot record the metadata of '%s'", rec->filename);
+        else
+            log_warnx("no metadata from wheel '%s': %s", rec->filename, imx_strerror(rc));
+    }
+    if (shown)
+        __atomic_add_fetch(&r->files_gen, 1, __ATOMIC_RELEASE);
+}
+
 static void *download(void *arg)
 {
     struct rsv__flight *f = arg;
@@ -248,6 +347,8 @@ static void *download(void *arg)
 out:
     upstream_response_release(&resp);
     finish(f, rc);
+    if (rc == 0)
+        after_store(r, &f->rec);
     rsv__gauge_transfers(r, -1);
     flight_unref(f);
     pthread_mutex_lock(&fs->mu);
@@ -568,4 +669,267 @@ void rsv_body_free(struct rsv_body *b)
         __atomic_sub_fetch(&b->metrics->transfer_clients, 1, __ATOMIC_RELAXED);
     flight_unref(b->flight);
     free(b);
+}
+
+/* ---- lazy reads of files that are not stored ---- */
+
+/* The record of key if it names filename and is not stored; else a code as rsv_file_stored's. */
+static int unstored_record(struct rsv *r, const char *key, const char *filename,
+                           struct stg_file *rec)
+{
+    int rc = stg_file_get(r->stg, key, rec);
+
+    if (rc) {
+        if (rc != IMX_ENOTFOUND)
+            log_warnx("cannot read file record '%s': %s", key, imx_strerror(rc));
+        return IMX_ENOTFOUND;
+    }
+    if (!rec->filename || strcmp(rec->filename, filename) != 0)
+        rc = IMX_ENOTFOUND;
+    else if (rec->sha256 && stg_blob_exists(r->stg, rec->sha256))
+        rc = 0;
+    else
+        rc = r->offline ? IMX_ENOTFOUND : IMX_EAGAIN;
+    if (rc != IMX_EAGAIN)
+        stg_file_release(rec);
+    return rc;
+}
+
+int rsv_file_stored(struct rsv *r, const char *key, const char *filename)
+{
+    struct stg_file rec = {0};
+    int rc;
+
+    CHECK_OBJ(r, RSV_MAGIC);
+    rc = unstored_record(r, key, filename, &rec);
+    if (rc == IMX_EAGAIN)
+        stg_file_release(&rec);
+    return rc;
+}
+
+/* A request for rec's upstream URL with its index's credentials and TLS settings. */
+static void file_request(const struct rsv *r, const struct stg_file *rec,
+                         struct upstream_request *req)
+{
+    const struct config_index *ix = config_find_index(r->cfg, rec->index);
+
+    memset(req, 0, sizeof(*req));
+    req->url = rec->url;
+    req->accept = "*/*";
+    req->gzip = false;
+    req->tls_verify = ix ? ix->tls_verify : true;
+    if (ix) {
+        req->username = ix->username;
+        req->password = ix->password;
+        req->ca_file = ix->ca_file;
+    }
+}
+
+/* "bytes S-E/T" (206) exactly; T may not be '*'. */
+static bool parse_content_range(const char *s, uint64_t *start, uint64_t *end, uint64_t *total)
+{
+    struct str v = str_trim(str_from(s));
+    ptrdiff_t dash, slash;
+    struct str a, b;
+
+    if (!str_starts_with(v, STR_LIT("bytes ")))
+        return false;
+    v = str_sub(v, 6, v.len);
+    dash = str_index(v, '-');
+    slash = str_index(v, '/');
+    if (dash < 0 || slash < dash)
+        return false;
+    a = str_sub(v, 0, (size_t)dash);
+    b = str_sub(v, (size_t)dash + 1, (size_t)slash);
+    return str_to_u64(a, INT64_MAX, start) == 0 && str_to_u64(b, INT64_MAX, end) == 0 &&
+           str_to_u64(str_sub(v, (size_t)slash + 1, v.len), INT64_MAX, total) == 0 &&
+           *start <= *end && *end < *total;
+}
+
+/* The total of a 416's "bytes * /T" (no space), or false. */
+static bool parse_unsatisfied(const char *s, uint64_t *total)
+{
+    struct str v = str_trim(str_from(s));
+
+    return str_starts_with(v, STR_LIT("bytes */")) &&
+           str_to_u64(str_sub(v, 8, v.len), INT64_MAX, total) == 0;
+}
+
+/*
+ * One bounded range: "bytes=a-b" (a <= b) or "bytes=-n" (n > 0). An
+ * open-ended "a-" is not forwarded: its size is unknown until the answer.
+ */
+static bool parse_client_range(const char *s, bool *suffix, uint64_t *a, uint64_t *b)
+{
+    struct str v = str_trim(str_from(s));
+    ptrdiff_t dash;
+
+    if (!str_starts_with(v, STR_LIT("bytes=")))
+        return false;
+    v = str_trim(str_sub(v, 6, v.len));
+    dash = str_index(v, '-');
+    if (dash < 0)
+        return false;
+    *suffix = dash == 0;
+    if (*suffix) {
+        *b = 0;
+        return str_to_u64(str_sub(v, 1, v.len), INT64_MAX, a) == 0 && *a > 0;
+    }
+    return str_to_u64(str_sub(v, 0, (size_t)dash), INT64_MAX, a) == 0 &&
+           str_to_u64(str_sub(v, (size_t)dash + 1, v.len), INT64_MAX, b) == 0 && *a <= *b;
+}
+
+struct range_probe {
+    long status;
+    int64_t content_length;
+};
+
+/* Keep only 206 and 416 bodies: anything else would be the whole file. */
+static int range_headers(void *ctx, long status, int64_t content_length)
+{
+    struct range_probe *p = ctx;
+
+    p->status = status;
+    p->content_length = content_length;
+    return status == 206 || status == 416 ? 0 : 1;
+}
+
+int rsv_file_size(struct rsv *r, const char *key, const char *filename, uint64_t *size_out,
+                  struct buf *why)
+{
+    struct stg_file rec = {0};
+    struct upstream_request req;
+    struct upstream_response resp;
+    struct range_probe probe = {0, -1};
+    uint64_t start, end, total;
+    int rc;
+
+    CHECK_OBJ(r, RSV_MAGIC);
+    rc = stg_file_get(r->stg, key, &rec);
+    if (rc || !rec.filename || strcmp(rec.filename, filename) != 0) {
+        stg_file_release(&rec);
+        return IMX_ENOTFOUND;
+    }
+    if (rec.size >= 0) {
+        *size_out = (uint64_t)rec.size;
+        stg_file_release(&rec);
+        return 0;
+    }
+    if (r->offline) {
+        stg_file_release(&rec);
+        return IMX_ENOTFOUND;
+    }
+    upstream_response_init(&resp);
+    file_request(r, &rec, &req);
+    req.range = "bytes=0-0";
+    req.max_body = 1;
+    req.on_headers = range_headers;
+    req.ctx = &probe;
+    rc = rsv__upstream_fetch(r, rec.index, &req, &resp);
+    if (probe.status == 200 && probe.content_length >= 0) {
+        /* No range support: the 200's length is the size (the transfer was stopped). */
+        *size_out = (uint64_t)probe.content_length;
+        rc = 0;
+    } else if (rc == 0 && resp.status == 206 &&
+               parse_content_range(resp.content_range, &start, &end, &total)) {
+        *size_out = total;
+    } else {
+        buf_printf(why, "upstream '%s' did not give the size of '%s': %s", rec.index,
+                   rec.filename,
+                   rc && rc != IMX_ECANCELED ? (resp.error[0] ? resp.error : imx_strerror(rc))
+                                             : "no Content-Range");
+        rc = IMX_EUPSTREAM;
+    }
+    upstream_response_release(&resp);
+    stg_file_release(&rec);
+    return rc;
+}
+
+int rsv_fetch_range(struct rsv *r, const char *key, const char *filename, const char *range,
+                    struct rsv_range *out, struct buf *why)
+{
+    struct stg_file rec = {0};
+    struct upstream_request req;
+    struct upstream_response resp;
+    struct range_probe probe = {0, -1};
+    uint64_t a, b, want, start, end, total;
+    char hdr[64];
+    bool suffix, ok;
+    int rc;
+
+    CHECK_OBJ(r, RSV_MAGIC);
+    assert(range != NULL && out != NULL);
+    if (!parse_client_range(range, &suffix, &a, &b))
+        return IMX_EINVAL;
+    want = suffix ? a : b - a + 1;
+    if (want == 0 || want > RSV_MAX_RANGE_BYTES)
+        return IMX_EINVAL;
+    rc = unstored_record(r, key, filename, &rec);
+    if (rc == 0)
+        return IMX_EINVAL; /* stored meanwhile: rsv_open_file answers it */
+    if (rc != IMX_EAGAIN)
+        return rc;
+    if (suffix)
+        snprintf(hdr, sizeof(hdr), "bytes=-%llu", (unsigned long long)a);
+    else
+        snprintf(hdr, sizeof(hdr), "bytes=%llu-%llu", (unsigned long long)a,
+                 (unsigned long long)b);
+    upstream_response_init(&resp);
+    file_request(r, &rec, &req);
+    req.range = hdr;
+    req.max_body = RSV_MAX_RANGE_BYTES;
+    req.on_headers = range_headers;
+    req.ctx = &probe;
+    rc = rsv__upstream_fetch(r, rec.index, &req, &resp);
+    if (probe.status != 0 && probe.status != 206 && probe.status != 416) {
+        buf_printf(why, "upstream '%s' answered %ld to a range of '%s'", rec.index, probe.status,
+                   rec.filename);
+        rc = IMX_EUPSTREAM;
+        goto out;
+    }
+    if (rc) {
+        buf_printf(why, "upstream '%s' could not give a range of '%s': %s", rec.index,
+                   rec.filename, resp.error[0] ? resp.error : imx_strerror(rc));
+        rc = IMX_EUPSTREAM;
+        goto out;
+    }
+    memset(out, 0, sizeof(*out));
+    if (resp.status == 416) {
+        out->status = 416;
+        if (resp.content_range && parse_unsatisfied(resp.content_range, &total))
+            snprintf(out->content_range, sizeof(out->content_range), "bytes */%llu",
+                     (unsigned long long)total);
+        goto out;
+    }
+    ok = resp.status == 206 && resp.content_range &&
+         parse_content_range(resp.content_range, &start, &end, &total);
+    if (ok && suffix)
+        ok = end == total - 1 && start == total - (a < total ? a : total);
+    else if (ok)
+        ok = start == a && end == (b < total - 1 ? b : total - 1);
+    ok = ok && (rec.size < 0 || (uint64_t)rec.size == total) && resp.body.len == end - start + 1;
+    if (!ok) {
+        buf_printf(why, "upstream '%s' answered a range of '%s' with %s '%s' and %zu bytes",
+                   rec.index, rec.filename, "Content-Range",
+                   resp.content_range ? resp.content_range : "", resp.body.len);
+        rc = IMX_EUPSTREAM;
+        goto out;
+    }
+    out->status = 206;
+    snprintf(out->content_range, sizeof(out->content_range), "bytes %llu-%llu/%llu",
+             (unsigned long long)start, (unsigned long long)end, (unsigned long long)total);
+    out->body = buf_detach(&resp.body, &out->len);
+out:
+    upstream_response_release(&resp);
+    stg_file_release(&rec);
+    return rc;
+}
+
+void rsv_range_release(struct rsv_range *rg)
+{
+    if (!rg)
+        return;
+    free(rg->body);
+    rg->body = NULL;
+    rg->len = 0;
 }

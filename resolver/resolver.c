@@ -12,6 +12,7 @@
 
 #include <pthread.h>
 #include <stdio.h>
+#include <strings.h>
 #include <zlib.h>
 
 #include "err.h"
@@ -38,6 +39,7 @@ struct cache_entry {
     struct page_impl *page;
     char *stamps;
     int64_t fresh_until;
+    uint64_t gen;            /* r->files_gen when the inputs were read */
     struct cache_entry *next;
 };
 
@@ -151,8 +153,13 @@ static void cache_free(struct rsv__cache *c)
     free(c);
 }
 
-/* A fresh cached page for key, referenced, or NULL. */
-static struct page_impl *cache_get_fresh(struct rsv__cache *c, const char *key, int64_t now)
+/*
+ * A fresh cached page for key, referenced, or NULL. A page rendered before
+ * files generation `gen` is not fresh: a file stored since may add a sha256
+ * or PEP 658 metadata to it.
+ */
+static struct page_impl *cache_get_fresh(struct rsv__cache *c, const char *key, int64_t now,
+                                         uint64_t gen)
 {
     struct cache_entry *e;
     struct page_impl *p = NULL;
@@ -160,7 +167,7 @@ static struct page_impl *cache_get_fresh(struct rsv__cache *c, const char *key, 
     pthread_mutex_lock(&c->mu);
     for (e = c->slots[hash_str(key) % CACHE_SLOTS]; e; e = e->next) {
         if (strcmp(e->key, key) == 0) {
-            if (now < e->fresh_until) {
+            if (now < e->fresh_until && e->gen == gen) {
                 p = e->page;
                 page_ref(p);
             }
@@ -194,7 +201,7 @@ static struct page_impl *cache_get_same(struct rsv__cache *c, const char *key,
 }
 
 static void cache_put(struct rsv__cache *c, const char *key, struct page_impl *p,
-                      const char *stamps, int64_t fresh_until)
+                      const char *stamps, int64_t fresh_until, uint64_t gen)
 {
     struct cache_entry **pp;
     struct cache_entry *e;
@@ -233,6 +240,7 @@ static void cache_put(struct rsv__cache *c, const char *key, struct page_impl *p
     page_ref(p);
     e->stamps = xstrdup(stamps);
     e->fresh_until = fresh_until;
+    e->gen = gen;
     e->next = c->slots[slot];
     c->slots[slot] = e;
     c->count++;
@@ -323,11 +331,19 @@ static void encode_segment(struct buf *out, const char *s)
     }
 }
 
+static bool is_wheel(const char *filename)
+{
+    size_t n = strlen(filename);
+    return n > 4 && strcasecmp(filename + n - 4, ".whl") == 0;
+}
+
 /*
  * Point every file at this server: /files/<key>/<filename>, relative to the
  * page (so a reverse proxy may mount us under a prefix) or under public_url.
- * Files whose sha256 was computed on first download get it here. Offline,
- * only files whose bytes are stored are kept (SPEC section 7).
+ * Files whose sha256 was computed on first download get it here, and
+ * wheels whose upstream advertised no PEP 658 metadata get the metadata
+ * fetch.c read out of the stored wheel. Offline, only files whose bytes are
+ * stored are kept (SPEC section 7).
  */
 static void rewrite_links(struct rsv *r, struct rsv__merged *m, unsigned depth)
 {
@@ -341,13 +357,18 @@ static void rewrite_links(struct rsv *r, struct rsv__merged *m, unsigned depth)
         char key[33];
 
         rsv__file_key(m->origin[i]->name, f->url, key);
-        if (r->offline || !simple_hashes_get(&f->hashes, "sha256")) {
+        if (r->offline || !simple_hashes_get(&f->hashes, "sha256") ||
+            (!f->core_metadata && is_wheel(f->filename))) {
             struct stg_file rec = {0};
             bool stored = false;
             if (stg_file_get(r->stg, key, &rec) == 0) {
                 stored = rec.sha256 && stg_blob_exists(r->stg, rec.sha256);
                 if (rec.sha256 && !simple_hashes_get(&f->hashes, "sha256"))
                     simple_hashes_set(&f->hashes, "sha256", rec.sha256);
+                if (!f->core_metadata && rec.metadata_sha256 && is_wheel(f->filename)) {
+                    f->core_metadata = true;
+                    simple_hashes_set(&f->core_metadata_hashes, "sha256", rec.metadata_sha256);
+                }
                 if (r->offline && f->core_metadata &&
                     !(rec.metadata_sha256 && stg_blob_exists(r->stg, rec.metadata_sha256)))
                     f->core_metadata = false;
@@ -430,6 +451,7 @@ int rsv_get_page(struct rsv *r, const char *route, const char *project, enum rsv
     struct buf stamps;
     struct page_impl *p = NULL;
     int64_t fresh_until = 0;
+    uint64_t gen;
     char *key;
     int rc;
 
@@ -437,7 +459,9 @@ int rsv_get_page(struct rsv *r, const char *route, const char *project, enum rsv
     if (rsv__find_route(r, route, &rt) != 0)
         return IMX_EINVAL;
     key = xasprintf("%s\n%s\n%d\n%u", route, project, (int)fmt, depth);
-    p = cache_get_fresh(r->rendered, key, rsv__now());
+    /* Read before the inputs: a file stored meanwhile makes this page stale at once. */
+    gen = __atomic_load_n(&r->files_gen, __ATOMIC_ACQUIRE);
+    p = cache_get_fresh(r->rendered, key, rsv__now(), gen);
     if (p) {
         *out = &p->pub;
         free(key);
@@ -449,6 +473,7 @@ int rsv_get_page(struct rsv *r, const char *route, const char *project, enum rsv
     if (rc)
         goto out;
     computed_hash_stamps(r, &m, &stamps);
+    buf_printf(&stamps, "gen=%llu;", (unsigned long long)gen);
     p = cache_get_same(r->rendered, key, buf_cstr(&stamps), fresh_until);
     if (!p) {
         rewrite_links(r, &m, depth);
@@ -457,7 +482,7 @@ int rsv_get_page(struct rsv *r, const char *route, const char *project, enum rsv
             buf_printf(why, "cannot render '%s': %s", project, imx_strerror(rc));
             goto out;
         }
-        cache_put(r->rendered, key, p, buf_cstr(&stamps), fresh_until);
+        cache_put(r->rendered, key, p, buf_cstr(&stamps), fresh_until, gen);
     }
     *out = &p->pub;
 out:
@@ -502,7 +527,7 @@ int rsv_get_list(struct rsv *r, const char *route, enum rsv_format fmt, struct r
     if (rsv__find_route(r, route, &rt) != 0)
         return IMX_EINVAL;
     key = xasprintf("%s\n\n%d", route, (int)fmt);
-    p = cache_get_fresh(r->rendered, key, rsv__now());
+    p = cache_get_fresh(r->rendered, key, rsv__now(), 0);
     if (p) {
         *out = &p->pub;
         free(key);
@@ -542,7 +567,7 @@ int rsv_get_list(struct rsv *r, const char *route, enum rsv_format fmt, struct r
         char *body = buf_detach(&b, &len);
         p = page_new(body, len);
     }
-    cache_put(r->rendered, key, p, "", fresh_until);
+    cache_put(r->rendered, key, p, "", fresh_until, 0);
     *out = &p->pub;
 out:
     simple_index_release(&all);

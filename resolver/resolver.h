@@ -117,6 +117,58 @@ int rsv_open_file(struct rsv *r, const char *key, const char *filename, bool met
 int64_t rsv_body_read(struct rsv_body *b, uint64_t pos, void *dst, size_t n);
 void rsv_body_free(struct rsv_body *b); /* NULL-safe; closes fd */
 
+/*
+ * Lazy reads of a file that is not stored (uv's HEAD + two range requests
+ * for a wheel's central directory and METADATA, protocol-notes 4.4): they
+ * are answered without downloading the whole file and start no download;
+ * the file is still fetched once, on the first full GET (rsv_open_file).
+ *
+ * rsv_file_stored: is /files/<key>/<filename> in the blob store?
+ * Returns 0 (stored: rsv_open_file serves it, ranges included),
+ * IMX_EAGAIN (known but not stored: rsv_file_size / rsv_fetch_range apply),
+ * IMX_ENOTFOUND (unknown key, another filename, or offline and not stored).
+ * No upstream request.
+ */
+int rsv_file_stored(struct rsv *r, const char *key, const char *filename);
+/*
+ * The size of a file, without downloading it: the file table's (from the
+ * page, or of the stored bytes), else asked of the upstream with a one-byte
+ * range request (its Content-Range total; a 200 answer's Content-Length).
+ * @param[out] size_out  written only on success
+ * @return 0; IMX_ENOTFOUND (as rsv_file_stored); IMX_EUPSTREAM (no usable
+ *         answer; `why` names the upstream)
+ */
+int rsv_file_size(struct rsv *r, const char *key, const char *filename,
+                  uint64_t *size_out /* OUT */, struct buf *why);
+
+#define RSV_MAX_RANGE_BYTES (64u << 20) /* cap on one forwarded range */
+
+/* A forwarded range: what to answer the client. */
+struct rsv_range {
+    unsigned status;        /* 206, or 416 (range not satisfiable) */
+    char content_range[80]; /* 206: "bytes a-b/total", exact; 416: "bytes * /total"
+                               without the space, or "" when the upstream gave none */
+    char *body;             /* 206: the bytes (malloc'd, owned; rsv_range_release) */
+    size_t len;
+};
+/*
+ * Forward one range of a file that is not stored to its upstream and check
+ * the answer: a 206 must carry a Content-Range that matches the request
+ * (start, end clipped to the total, the total the file table knows if any)
+ * and exactly that many bytes; a 416 is passed on.
+ *   range  [in] the client's Range header; forwarded only when it is one
+ *          bounded range: "bytes=a-b" (a <= b) or "bytes=-n" (n > 0), of at
+ *          most RSV_MAX_RANGE_BYTES
+ *   out    [out] written only on success; release with rsv_range_release
+ * @return 0; IMX_EINVAL (a range this does not forward: answer with the
+ *         whole file instead); IMX_ENOTFOUND (as rsv_file_stored);
+ *         IMX_EUPSTREAM (any other status, a wrong Content-Range or body
+ *         length, a failed transfer: 502, `why` says which)
+ */
+int rsv_fetch_range(struct rsv *r, const char *key, const char *filename, const char *range,
+                    struct rsv_range *out /* OUT */, struct buf *why);
+void rsv_range_release(struct rsv_range *rg); /* NULL-safe; frees body */
+
 #endif
 
 /*

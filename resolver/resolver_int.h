@@ -72,6 +72,9 @@ struct rsv {
     struct rsv__sf *pages_sf;   /* single flight of upstream page fetches */
     struct rsv__cache *rendered;/* rendered pages (resolver.c) */
     struct rsv__files *files;   /* downloads in flight (fetch.c) */
+    uint64_t files_gen;         /* atomic; bumped by fetch.c when a stored file changes what
+                                   pages show of it (computed sha256, synthesized PEP 658
+                                   metadata): rendered pages older than it are rebuilt */
     struct rsv__markers *markers; /* parsed pin markers (merge.c) */
     uint64_t hash_conflicts;    /* same filename, different sha256 (atomic) */
     struct rsv_metrics *metrics; /* counters (metrics.c); shared unless own_metrics */

@@ -219,6 +219,70 @@ static bool is_hex32(const char *p, size_t n)
     return true;
 }
 
+/* HEAD bodies are never read. */
+static ssize_t no_body(void *ctx, uint64_t pos, char *dst, size_t max)
+{
+    UNUSED(ctx);
+    UNUSED(pos);
+    UNUSED(dst);
+    UNUSED(max);
+    return SRV_READ_ERROR;
+}
+
+/*
+ * uv's lazy metadata reads (protocol-notes 4.4) of a file that is not
+ * stored: a HEAD answers the size, one bounded Range is forwarded to the
+ * upstream with its 206/416 passed on exactly; neither starts the download
+ * (the first full GET does). NULL when this is not such a request (stored
+ * file, no Range, If-Range we cannot check, an unbounded range): serve_file
+ * goes on as for any GET.
+ */
+static struct srv_response *serve_unstored(const struct route_ctx *rc,
+                                           const struct srv_request *req, const char *key,
+                                           const char *filename, struct buf *why)
+{
+    const char *range = srv_request_header(req, "Range");
+    struct srv_response *resp = NULL;
+    struct rsv_range rg = {0};
+    struct rsv_trace trace;
+    uint64_t size = 0;
+    int r;
+
+    if (!req->head && (!range || srv_request_header(req, "If-Range")))
+        return NULL;
+    if (rsv_file_stored(rc->rsv, key, filename) != IMX_EAGAIN)
+        return NULL;
+    rsv_trace_begin(&trace);
+    if (req->head)
+        r = rsv_file_size(rc->rsv, key, filename, &size, why);
+    else
+        r = rsv_fetch_range(rc->rsv, key, filename, range, &rg, why);
+    rsv_trace_end();
+    if (r == IMX_EINVAL)
+        return NULL;
+    srv_request_note(req, NULL, SRV_KIND_FILE, rsv_trace_outcome(&trace, false), trace.upstream);
+    if (r)
+        return r == IMX_ENOTFOUND ? srv_response_errorf(404, "not found: %s", req->path)
+                                  : srv_response_errorf(502, "%s", buf_cstr(why));
+    if (req->head) {
+        resp = srv_response_new_callback(200, (int64_t)size, no_body, NULL, NULL);
+    } else if (rg.status == 416) {
+        resp = srv_response_errorf(416, "range not satisfiable: %s", range);
+        if (rg.content_range[0])
+            srv_response_add_header(resp, "Content-Range", rg.content_range);
+        return resp;
+    } else {
+        resp = srv_response_new_buf(206, NULL, rg.body, rg.len);
+        rg.body = NULL;
+        srv_response_add_header(resp, "Content-Range", rg.content_range);
+    }
+    srv_response_add_header(resp, "Content-Type", "application/octet-stream");
+    srv_response_add_header(resp, "Accept-Ranges", "bytes");
+    srv_response_add_header(resp, "Cache-Control", FILE_CACHE_CONTROL);
+    rsv_range_release(&rg);
+    return resp;
+}
+
 static struct srv_response *serve_file(const struct route_ctx *rc, const struct srv_request *req,
                                        const char *rest)
 {
@@ -247,6 +311,9 @@ static struct srv_response *serve_file(const struct route_ctx *rc, const struct 
     }
     buf_init(&why, 1024);
     srv_request_note(req, NULL, metadata ? SRV_KIND_METADATA : SRV_KIND_FILE, NULL, NULL);
+    resp = metadata ? NULL : serve_unstored(rc, req, key, filename, &why);
+    if (resp)
+        goto out;
     rsv_trace_begin(&trace);
     r = rsv_open_file(rc->rsv, key, filename, metadata, &body, &why);
     rsv_trace_end();
