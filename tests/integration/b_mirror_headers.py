@@ -132,6 +132,15 @@ class PageHeaders(unittest.TestCase):
         st, _, _ = self.get(DEMO, Accept=TEXT_HTML, If_None_Match=jtag)
         self.assertEqual(st, 200)
 
+    def test_head_page(self):
+        for accept in (PIP_ACCEPT, TEXT_HTML):
+            with self.subTest(accept=accept):
+                st, h, body = self.get(DEMO, Accept=accept)
+                st2, h2, body2 = self.imx.head(DEMO, {"Accept": accept})
+                self.assertEqual((st2, body2), (200, b""))
+                for k in ("Content-Type", "ETag", "Vary", "Cache-Control", "Content-Length"):
+                    self.assertEqual(h2.get(k), h.get(k), k)
+
     # ------------------------------------------------------------ gzip
     def test_gzip_when_accepted(self):
         for path in (DEMO, "/pypi/simple/"):

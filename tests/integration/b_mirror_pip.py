@@ -108,6 +108,22 @@ class PipThroughMirror(unittest.TestCase):
             self.assertNotEqual(p.returncode, 0, explain(p))
             self.assertIn("DO NOT MATCH THE HASHES", p.stderr, explain(p))
 
+    def test_yanked_files_pass_through(self):
+        """pip skips yanked files unless pinned, then warns with the reason."""
+        m = self.m
+        with m.server() as imx:
+            p = self.download(imx, "pypi", "demo-pkg==1.1")
+            self.assertEqual(p.returncode, 0, explain(p))
+            self.assertIn("broken <release> & more", p.stdout + p.stderr, explain(p))
+            p = self.download(imx, "pypi", "demo-pkg==0.9")
+            self.assertEqual(p.returncode, 0, explain(p))
+            self.assertIn("yanked", (p.stdout + p.stderr).lower(), explain(p))
+            self.assertEqual(sorted(os.listdir(self.dir)),
+                             sorted([os.path.basename(m.demo11), os.path.basename(m.demo09)]))
+            files = [os.path.basename(r["decoded_path"]) for r in m.pypi.requests()
+                     if r["port"] == "files"]
+            self.assertEqual(sorted(files), sorted(os.listdir(self.dir)))
+
     def test_pip_install_into_fresh_venv(self):
         m = self.m
         py = venv(os.path.join(self.dir, "venv"))
