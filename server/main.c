@@ -72,7 +72,9 @@ static const char usage_serve[] =
     "\n"
     "Serve the views of the configuration (the embedded default without --config).\n"
     "Flags override the file. SIGINT/SIGTERM stop the server. Unless offline, the\n"
-    "server enforces max-cache-size every --gc-interval seconds (default 60).\n";
+    "server enforces max-cache-size every --gc-interval seconds (default 60).\n"
+    "SIGHUP re-reads --config: new requests use it, requests in flight finish on the\n"
+    "old one; an invalid file is logged and the old configuration stays.\n";
 
 static const char usage_check[] =
     "usage: indexmux check-config [--config FILE]\n"
@@ -310,10 +312,11 @@ static int wait_for_signal(void)
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
     for (;;) {
         if (sigwait(&set, &sig) != 0)
             return -1;
-        if (sig == SIGINT || sig == SIGTERM)
+        if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP)
             return sig;
     }
 }
@@ -446,6 +449,134 @@ static void gc_stop(struct gc_thread *g)
     g->started = false;
 }
 
+/* Log a multi-line message (configuration errors, warnings) one line at a time. */
+static void log_lines(bool error, const char *what, const char *text)
+{
+    while (*text) {
+        size_t n = strcspn(text, "\n");
+        if (n > 0) {
+            if (error)
+                log_errorx("%s%.*s", what, (int)n, text);
+            else
+                log_warnx("%s%.*s", what, (int)n, text);
+        }
+        text += n;
+        if (*text == '\n')
+            text++;
+    }
+}
+
+/*
+ * Settings a running server cannot change: warn and keep the old value.
+ * The listening socket, the store and the upstream client (and its
+ * timeouts) are made once, at start.
+ */
+static void keep_restart_only(const struct config *old, struct config *cfg)
+{
+    struct config_server *n = &cfg->server;
+    const struct config_server *o = &old->server;
+
+    if (strcmp(n->listen_host, o->listen_host) != 0 || n->listen_port != o->listen_port) {
+        log_warnx("reload: 'listen' changed: it takes a restart; still on %s:%u",
+                  o->listen_host, o->listen_port);
+        free(n->listen_host);
+        n->listen_host = xstrdup(o->listen_host);
+        n->listen_port = o->listen_port;
+    }
+    if (strcmp(n->data_dir, o->data_dir) != 0) {
+        log_warnx("reload: 'data-dir' changed: it takes a restart; still using '%s'",
+                  o->data_dir);
+        free(n->data_dir);
+        n->data_dir = xstrdup(o->data_dir);
+    }
+    if (n->offline != o->offline) {
+        log_warnx("reload: 'offline' changed: it takes a restart; still %s",
+                  o->offline ? "offline" : "online");
+        n->offline = o->offline;
+    }
+    if (n->max_connections != o->max_connections || n->client_timeout != o->client_timeout ||
+        n->connect_timeout != o->connect_timeout || n->timeout != o->timeout ||
+        n->max_cache_size != o->max_cache_size || n->lmdb_map_size != o->lmdb_map_size) {
+        log_warnx("reload: connection, timeout and store limits take a restart; keeping the "
+                  "old ones");
+        n->max_connections = o->max_connections;
+        n->client_timeout = o->client_timeout;
+        n->connect_timeout = o->connect_timeout;
+        n->timeout = o->timeout;
+        n->max_cache_size = o->max_cache_size;
+        n->lmdb_map_size = o->lmdb_map_size;
+    }
+}
+
+/*
+ * SIGHUP: re-read the configuration file. A valid one becomes a new
+ * generation (route.h) for new requests; requests in flight finish on the
+ * old one. An invalid one is logged (file:line:col) and the old one stays.
+ */
+static void reload(const struct cli *cli, struct route_root *root, struct srv *srv,
+                   const struct stack *st)
+{
+    struct config_opts opts = {check_marker, environ};
+    const struct config *old = route_gen_config(root->gen); /* only this thread swaps */
+    struct config cfg;
+    struct route_gen *g = NULL;
+    struct rsv_opts ro = {0};
+    struct rsv *rsv = NULL;
+    struct buf err;
+    struct buf warn;
+    int rc;
+
+    if (!cli->config) {
+        log_warnx("reload: serving the embedded default configuration: nothing to re-read");
+        return;
+    }
+    log_info("reloading configuration '%s'", cli->config);
+    buf_init(&err, 1u << 20);
+    buf_init(&warn, 1u << 20);
+    rc = config_load_file(cli->config, &opts, &cfg, &err, &warn);
+    log_lines(false, "", buf_cstr(&warn));
+    if (rc) {
+        log_lines(true, "configuration not reloaded, keeping the old one: ",
+                  err.len ? buf_cstr(&err) : imx_strerror(rc));
+        goto out;
+    }
+    /* The command line still overrides the file. */
+    if (cli->data_dir) {
+        free(cfg.server.data_dir);
+        cfg.server.data_dir = xstrdup(cli->data_dir);
+    }
+    if (cli->offline)
+        cfg.server.offline = true;
+    if (cli->listen) {
+        free(cfg.server.listen_host);
+        cfg.server.listen_host = xstrdup(old->server.listen_host);
+        cfg.server.listen_port = old->server.listen_port;
+    }
+    keep_restart_only(old, &cfg);
+    route_gen_new(&cfg, &g);
+    ro.cfg = route_gen_config(g);
+    ro.stg = st->stg;
+    ro.up = st->up;
+    ro.offline = ro.cfg->server.offline || !st->up;
+    ro.metrics = st->metrics;
+    rc = rsv_new(&ro, &rsv);
+    if (rc) {
+        log_errorx("configuration not reloaded, keeping the old one: cannot start the "
+                   "resolver: %s", imx_strerror(rc));
+        route_gen_unref(g);
+        goto out;
+    }
+    route_gen_set_rsv(g, rsv);
+    /* The landing page first: after this no render reads the old configuration. */
+    srv_set_config(srv, route_gen_config(g));
+    route_root_swap(root, g);
+    log_info("configuration reloaded: %zu index(es), %zu view(s)", route_gen_config(g)->nindexes,
+             route_gen_config(g)->nviews);
+out:
+    buf_release(&err);
+    buf_release(&warn);
+}
+
 static int cmd_serve(int argc, char **argv)
 {
     struct gc_thread gc = {0};
@@ -454,7 +585,10 @@ static int cmd_serve(int argc, char **argv)
     struct stack st = {0};
     struct srv_opts so = {0};
     struct srv *srv = NULL;
-    struct route_ctx rctx;
+    struct route_root root;
+    bool have_root = false;
+    struct route_gen *gen = NULL;
+    const struct config *cur;
     struct rsv_metrics *metrics = NULL;
     struct srv_stats *stats = NULL;
     sigset_t set;
@@ -480,37 +614,47 @@ static int cmd_serve(int argc, char **argv)
     rsv_metrics_new(&metrics);
     srv_stats_new(&stats);
     st.metrics = metrics;
-    rc = open_stack(&cfg, &st);
+    /* The configuration moves into the first generation (reloads make more). */
+    route_gen_new(&cfg, &gen);
+    cur = route_gen_config(gen);
+    rc = open_stack(cur, &st);
     if (rc)
         goto out;
-    rctx.rsv = st.rsv;
-    rctx.cfg = &cfg;
-    rctx.stats = stats;
-    srv_opts_from_config(&so, &cfg);
+    route_gen_set_rsv(gen, st.rsv);
+    st.rsv = NULL;
+    route_root_init(&root, gen, stats);
+    have_root = true;
+    gen = NULL;
+    srv_opts_from_config(&so, cur);
     so.route = route_handle;
-    so.route_ctx = &rctx;
+    so.route_ctx = &root;
     so.stats = stats;
     so.landing_extra = route_landing_extra;
-    so.landing_ctx = &rctx;
+    so.landing_ctx = &root;
     rc = srv_new(&so, &srv);
     if (rc) {
-        log_errorx("cannot listen on %s:%u: %s", cfg.server.listen_host, cfg.server.listen_port,
+        log_errorx("cannot listen on %s:%u: %s", cur->server.listen_host, cur->server.listen_port,
                    imx_strerror(rc));
         goto out;
     }
-    log_info("serving %zu view(s) on http://%s%s%s:%u/ (data in '%s'%s)", cfg.nviews,
-             strchr(cfg.server.listen_host, ':') ? "[" : "", cfg.server.listen_host,
-             strchr(cfg.server.listen_host, ':') ? "]" : "", srv_port(srv), cfg.server.data_dir,
-             cfg.server.offline ? ", offline" : "");
+    log_info("serving %zu view(s) on http://%s%s%s:%u/ (data in '%s'%s)", cur->nviews,
+             strchr(cur->server.listen_host, ':') ? "[" : "", cur->server.listen_host,
+             strchr(cur->server.listen_host, ':') ? "]" : "", srv_port(srv),
+             cur->server.data_dir, cur->server.offline ? ", offline" : "");
     /* Offline, an evicted file could never come back: no eviction there. */
-    if (!cfg.server.offline)
-        gc_start(&gc, st.stg, st.metrics, cfg.server.max_cache_size, cli.gc_interval);
-    rc = wait_for_signal();
+    if (!cur->server.offline)
+        gc_start(&gc, st.stg, st.metrics, cur->server.max_cache_size, cli.gc_interval);
+    while ((rc = wait_for_signal()) == SIGHUP)
+        reload(&cli, &root, srv, &st);
     log_info("stopping on signal %d", rc);
     rc = 0;
 out:
     gc_stop(&gc);
     srv_free(srv);
+    /* Every request thread has ended: the root holds the last generation reference. */
+    if (have_root)
+        route_root_release(&root);
+    route_gen_unref(gen);
     release_stack(&st);
     config_release(&cfg);
     srv_stats_free(stats);

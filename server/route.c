@@ -188,6 +188,7 @@ static struct srv_response *simple_routes(const struct route_ctx *rc, const stru
 struct file_reader {
     struct rsv_body *body;
     const struct srv_request *req; /* valid while the response is sent: counts bytes */
+    struct route_gen *gen;         /* the generation the body comes from */
 };
 
 static ssize_t file_read(void *ctx, uint64_t pos, char *dst, size_t max)
@@ -205,6 +206,7 @@ static void file_reader_free(void *ctx)
 {
     struct file_reader *fr = ctx;
     rsv_body_free(fr->body);
+    route_gen_unref(fr->gen);
     free(fr);
 }
 
@@ -358,6 +360,8 @@ static struct srv_response *serve_file(const struct route_ctx *rc, const struct 
         struct file_reader *fr = xcalloc(1, sizeof(*fr));
         fr->body = body;
         fr->req = req;
+        fr->gen = rc->gen;
+        route_gen_ref(fr->gen);
         resp = srv_response_new_callback(200, body->size, file_read, fr, file_reader_free);
         body = NULL;
     }
@@ -483,14 +487,125 @@ static void landing_figures(const struct route_ctx *rc, struct buf *html)
     buf_appends(html, "</table>\n</section>\n");
 }
 
+/* ---- generations ---- */
+
+#define GEN_MAGIC 0x47454e31u
+
+struct route_gen {
+    unsigned magic;
+    int refs; /* atomic */
+    struct config cfg;
+    struct rsv *rsv;
+};
+
+int route_gen_new(struct config *cfg_take, struct route_gen **out)
+{
+    struct route_gen *g = xcalloc(1, sizeof(*g));
+
+    INIT_OBJ(g, GEN_MAGIC);
+    g->refs = 1;
+    g->cfg = *cfg_take;
+    memset(cfg_take, 0, sizeof(*cfg_take));
+    *out = g;
+    return 0;
+}
+
+const struct config *route_gen_config(const struct route_gen *g)
+{
+    CHECK_OBJ(g, GEN_MAGIC);
+    return &g->cfg;
+}
+
+void route_gen_set_rsv(struct route_gen *g, struct rsv *rsv_take)
+{
+    CHECK_OBJ(g, GEN_MAGIC);
+    assert(g->rsv == NULL);
+    g->rsv = rsv_take;
+}
+
+void route_gen_ref(struct route_gen *g)
+{
+    CHECK_OBJ(g, GEN_MAGIC);
+    __atomic_add_fetch(&g->refs, 1, __ATOMIC_RELAXED);
+}
+
+void route_gen_unref(struct route_gen *g)
+{
+    if (!g)
+        return;
+    CHECK_OBJ(g, GEN_MAGIC);
+    if (__atomic_sub_fetch(&g->refs, 1, __ATOMIC_ACQ_REL) != 0)
+        return;
+    rsv_free(g->rsv); /* waits for the downloads this generation started */
+    config_release(&g->cfg);
+    FINI_OBJ(g);
+    free(g);
+}
+
+void route_root_init(struct route_root *root, struct route_gen *gen_take, struct srv_stats *stats)
+{
+    pthread_mutex_init(&root->mu, NULL);
+    root->gen = gen_take;
+    root->stats = stats;
+}
+
+void route_root_swap(struct route_root *root, struct route_gen *gen_take)
+{
+    struct route_gen *old;
+
+    pthread_mutex_lock(&root->mu);
+    old = root->gen;
+    root->gen = gen_take;
+    pthread_mutex_unlock(&root->mu);
+    route_gen_unref(old);
+}
+
+void route_root_release(struct route_root *root)
+{
+    route_gen_unref(root->gen);
+    root->gen = NULL;
+    pthread_mutex_destroy(&root->mu);
+}
+
+/* A request's view of the current generation, with its own reference. */
+static void root_enter(struct route_root *root, struct route_ctx *rc)
+{
+    pthread_mutex_lock(&root->mu);
+    rc->gen = root->gen;
+    route_gen_ref(rc->gen);
+    pthread_mutex_unlock(&root->mu);
+    rc->rsv = rc->gen->rsv;
+    rc->cfg = &rc->gen->cfg;
+    rc->stats = root->stats;
+}
+
 void route_landing_extra(void *ctx, struct buf *html)
 {
-    landing_figures(ctx, html);
+    struct route_ctx rc;
+
+    root_enter(ctx, &rc);
+    landing_figures(&rc, html);
+    route_gen_unref(rc.gen);
 }
+
+static int route_handle_gen(const struct route_ctx *rc, const struct srv_request *req,
+                            struct srv_response **out);
 
 int route_handle(void *ctx, const struct srv_request *req, struct srv_response **out)
 {
-    const struct route_ctx *rc = ctx;
+    struct route_ctx rc;
+    int r;
+
+    root_enter(ctx, &rc);
+    r = route_handle_gen(&rc, req, out);
+    /* Buffered and fd bodies need nothing of the generation; streamed files hold their own. */
+    route_gen_unref(rc.gen);
+    return r;
+}
+
+static int route_handle_gen(const struct route_ctx *rc, const struct srv_request *req,
+                            struct srv_response **out)
+{
     const char *path = req->path;
     const char *seg_end;
     char name[256];

@@ -282,7 +282,7 @@ static void access_log(struct srv *srv, struct srv_conn *c)
     char eup[4 * sizeof(c->upstream)];
     char emeth[4 * sizeof(c->method)];
 
-    srv_stats_request(srv->opts.stats, c->view, c->kind, c->status, bytes, c->cache);
+    srv_stats_bytes(srv->opts.stats, bytes);
     if (!log_enabled(LOG_LEVEL_INFO))
         return;
     log_word(meth, sizeof(meth), c->method, sizeof(meth));
@@ -523,6 +523,7 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *mhd, const ch
             return MHD_NO;
     }
     c->status = status;
+    srv_stats_request(srv->opts.stats, c->view, c->kind, c->status, c->cache);
     if (status == 405)
         MHD_add_response_header(m, "Allow", "GET, HEAD");
     ret = MHD_queue_response(mhd, status, m);

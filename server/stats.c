@@ -101,8 +101,14 @@ static size_t status_slot(unsigned status)
     return NSTATUS - 1;
 }
 
+void srv_stats_bytes(struct srv_stats *st, uint64_t bytes)
+{
+    if (st)
+        __atomic_add_fetch(&st->bytes_served, bytes, __ATOMIC_RELAXED);
+}
+
 void srv_stats_request(struct srv_stats *st, const char *view, enum srv_kind kind,
-                       unsigned status, uint64_t bytes, const char *cache)
+                       unsigned status, const char *cache)
 {
     struct view_slot *vs;
 
@@ -111,7 +117,6 @@ void srv_stats_request(struct srv_stats *st, const char *view, enum srv_kind kin
     assert(kind < SRV_KIND__N);
     vs = view_slot(st, view);
     __atomic_add_fetch(&vs->count[kind][status_slot(status)], 1, __ATOMIC_RELAXED);
-    __atomic_add_fetch(&st->bytes_served, bytes, __ATOMIC_RELAXED);
     if (cache && (kind == SRV_KIND_PAGE || kind == SRV_KIND_LIST)) {
         for (size_t i = 0; i < RSV_PAGE__N; i++) {
             if (strcmp(cache, rsv_page_outcome_names[i]) == 0) {

@@ -52,17 +52,20 @@ int srv_stats_new(struct srv_stats **out /* OUT */);
 void srv_stats_free(struct srv_stats *st); /* NULL-safe */
 
 /*
- * Count one answered request.
+ * Count one answered request when its response is queued (so a client that
+ * has the response sees it counted); its bytes follow with srv_stats_bytes
+ * once it was sent.
  *   view    [in] the view or index it addressed, NULL or "" for none ("-")
  *   kind    [in] what was asked
  *   status  [in] HTTP status sent
- *   bytes   [in] body bytes sent
  *   cache   [in] for SRV_KIND_PAGE/LIST: the cache outcome word
  *                (rsv_trace_outcome: hit, miss, stale, revalidated, negative),
  *                else ignored; NULL ignored
  */
 void srv_stats_request(struct srv_stats *st, const char *view, enum srv_kind kind,
-                       unsigned status, uint64_t bytes, const char *cache);
+                       unsigned status, const char *cache);
+/* Count body bytes sent (st may be NULL). */
+void srv_stats_bytes(struct srv_stats *st, uint64_t bytes);
 
 /*
  * Hit ratio for the landing page: (page + file cache hits) / (page + file
