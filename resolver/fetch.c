@@ -49,6 +49,8 @@
 #include "xalloc.h"
 
 #define FLIGHT_MAGIC 0x464c4754u
+/* Seconds between two last-access updates of a stored file. */
+#define RSV_TOUCH_INTERVAL 600
 /* Cap on a .metadata file held in memory. */
 #define MAX_METADATA_BYTES (16u << 20)
 
@@ -573,7 +575,12 @@ int rsv_open_file(struct rsv *r, const char *key, const char *filename, bool met
     }
     if (rec.sha256 && open_stored(r, rec.sha256, out) == 0) {
         rsv__count_file(r, rec.index, RSV_FILE_HIT);
-        stg_file_touch(r->stg, key, rsv__now());
+        /*
+         * LRU needs only a coarse access time: a write transaction on every
+         * hit would serialise all cached downloads behind LMDB's writer lock.
+         */
+        if (rsv__now() - rec.last_access > RSV_TOUCH_INTERVAL)
+            stg_file_touch(r->stg, key, rsv__now());
         goto out;
     }
     if (r->offline) {
