@@ -108,6 +108,7 @@ void rsv__merged_release(struct rsv__merged *m)
         return;
     simple_project_release(&m->page);
     free(m->origin);
+    free(m->keys);
     rsv__merged_init(m);
 }
 
@@ -205,7 +206,7 @@ struct merge_state {
 
 /* Add f (from ix) unless its filename is already there; true when added. */
 static bool add_file(struct merge_state *st, const struct config_index *ix,
-                     const struct simple_file *f, const char *why_kept)
+                     const struct simple_file *f, const char *key, const char *why_kept)
 {
     struct simple_project *p = &st->out->page;
     size_t free_slot = 0;
@@ -234,9 +235,23 @@ static bool add_file(struct merge_state *st, const struct config_index *ix,
     simple_project_copy_file(p, f);
     st->out->origin = xgrow(st->out->origin, &st->out->cap, p->nfiles, sizeof(*st->out->origin));
     st->out->origin[p->nfiles - 1] = ix;
+    st->out->keys = xgrow(st->out->keys, &st->out->keys_cap, p->nfiles, sizeof(*st->out->keys));
+    memcpy(st->out->keys[p->nfiles - 1], key, 33);
     st->names.slot[free_slot] = p->nfiles;
     rsv__explain_add(st->ex, ix->name, f->filename, true, "%s", why_kept);
     return true;
+}
+
+/*
+ * PEP 792 project status passes through: from the first page that has one,
+ * in the order the rules consult the pages (sources, then indexes).
+ */
+static void take_status(struct rsv__merged *out, const struct simple_project *in)
+{
+    if (out->page.status || !in->status)
+        return;
+    out->page.status = xstrdup(in->status);
+    out->page.status_reason = in->status_reason ? xstrdup(in->status_reason) : NULL;
 }
 
 /* The environment a file's name implies (SPEC 5.1); unknown when it says nothing. */
@@ -319,7 +334,6 @@ int rsv__merge(struct rsv *r, const struct rsv__route *rt, const char *project,
 
     *fresh_until = INT64_MAX;
     memset(&pg, 0, sizeof(pg));
-    simple_project_init(&pg.page);
 
     if (!v) {
         rc = get_input(r, rt->index, project, &pg, stamps, fresh_until, why);
@@ -329,8 +343,9 @@ int rsv__merge(struct rsv *r, const struct rsv__route *rt, const char *project,
             rc = IMX_ENOTFOUND;
             goto out;
         }
-        for (size_t i = 0; i < pg.page.nfiles; i++)
-            add_file(&st, rt->index, &pg.page.files[i], "the index served alone");
+        take_status(out, pg.page);
+        for (size_t i = 0; i < pg.page->nfiles; i++)
+            add_file(&st, rt->index, &pg.page->files[i], pg.keys[i], "the index served alone");
         goto done;
     }
 
@@ -350,8 +365,10 @@ int rsv__merge(struct rsv *r, const struct rsv__route *rt, const char *project,
         if (pg.state != RSV__PRESENT)
             continue;
         any_present = true;
-        for (size_t i = 0; i < pg.page.nfiles; i++) {
-            const struct simple_file *f = &pg.page.files[i];
+        take_status(out, pg.page);
+        for (size_t i = 0; i < pg.page->nfiles; i++) {
+            const struct simple_file *f = &pg.page->files[i];
+            const char *key = pg.keys[i];
             enum tri t;
             size_t shadow = SIZE_MAX;
 
@@ -380,7 +397,7 @@ int rsv__merge(struct rsv *r, const struct rsv__route *rt, const char *project,
                 char why_kept[512];
                 snprintf(why_kept, sizeof(why_kept), "source %zu marker %s is %s", k + 1,
                          marker_text(src), tri_name(t));
-                if (add_file(&st, ix, f, why_kept))
+                if (add_file(&st, ix, f, key, why_kept))
                     rsv__count_rule(r, v, RSV_RULE_SOURCE);
             }
         }
@@ -397,8 +414,10 @@ int rsv__merge(struct rsv *r, const struct rsv__route *rt, const char *project,
         if (pg.state != RSV__PRESENT)
             continue;
         any_present = true;
-        for (size_t n = 0; n < pg.page.nfiles; n++) {
-            const struct simple_file *f = &pg.page.files[n];
+        take_status(out, pg.page);
+        for (size_t n = 0; n < pg.page->nfiles; n++) {
+            const struct simple_file *f = &pg.page->files[n];
+            const char *key = pg.keys[n];
             size_t pinned = SIZE_MAX;
 
             if (pin) {
@@ -418,7 +437,7 @@ int rsv__merge(struct rsv *r, const struct rsv__route *rt, const char *project,
                 rsv__count_rule(r, v, RSV_RULE_PINNED_AWAY);
                 continue;
             }
-            if (add_file(&st, ix, f, pin ? "fallback: no source marker is true for it"
+            if (add_file(&st, ix, f, key, pin ? "fallback: no source marker is true for it"
                                          : "from the view's indexes"))
                 rsv__count_rule(r, v, pin ? RSV_RULE_FALLBACK : RSV_RULE_INDEX);
         }

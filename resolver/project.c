@@ -38,13 +38,180 @@
     "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, "     \
     "text/html;q=0.01"
 
+/* What an absent page or a released ipage points at. */
+static const struct simple_project empty_page;
+
+static void parsed_unref(struct rsv__parsed *pp)
+{
+    if (!pp || __atomic_sub_fetch(&pp->refs, 1, __ATOMIC_ACQ_REL) != 0)
+        return;
+    simple_project_release(&pp->page);
+    free(pp->keys);
+    free(pp);
+}
+
+static struct rsv__parsed *parsed_ref(struct rsv__parsed *pp)
+{
+    __atomic_add_fetch(&pp->refs, 1, __ATOMIC_RELAXED);
+    return pp;
+}
+
 void rsv__ipage_release(struct rsv__ipage *p)
 {
     if (!p)
         return;
-    simple_project_release(&p->page);
+    parsed_unref(p->parsed);
     memset(p, 0, sizeof(*p));
-    simple_project_init(&p->page);
+    p->page = &empty_page;
+}
+
+/*
+ * The parsed-page cache: what each (index, project) record holds, parsed,
+ * so that a merge of numpy's 3,464 files does not re-read and re-parse
+ * 1.7 MB of JSON. This process is the only writer of page records while it
+ * runs (storage's lock), so dropping the entry whenever this file writes a
+ * record keeps the cache exact; `writes` makes a reader that raced with a
+ * write skip inserting what it read.
+ */
+#define PCACHE_SLOTS 4096
+#define PCACHE_CHAIN 4
+
+struct pcache_entry {
+    char *key;
+    enum stg_page_state state;
+    int64_t fetched_at;
+    char stamp[24];
+    struct rsv__parsed *parsed; /* NULL when ABSENT */
+    struct pcache_entry *next;
+};
+
+struct rsv__pcache {
+    pthread_mutex_t mu;
+    uint64_t writes;      /* page records written so far */
+    uint64_t next_stamp;
+    struct pcache_entry *slots[PCACHE_SLOTS];
+};
+
+static uint64_t pc_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+static void pc_entry_free(struct pcache_entry *e)
+{
+    free(e->key);
+    parsed_unref(e->parsed);
+    free(e);
+}
+
+struct rsv__pcache *rsv__pcache_new(void)
+{
+    struct rsv__pcache *pc = xcalloc(1, sizeof(*pc));
+    pthread_mutex_init(&pc->mu, NULL);
+    return pc;
+}
+
+void rsv__pcache_free(struct rsv__pcache *pc)
+{
+    if (!pc)
+        return;
+    for (size_t i = 0; i < PCACHE_SLOTS; i++) {
+        while (pc->slots[i]) {
+            struct pcache_entry *e = pc->slots[i];
+            pc->slots[i] = e->next;
+            pc_entry_free(e);
+        }
+    }
+    pthread_mutex_destroy(&pc->mu);
+    free(pc);
+}
+
+/* Drop the entry of key (a record is about to change). */
+static void pc_invalidate(struct rsv__pcache *pc, const char *key)
+{
+    struct pcache_entry **pp;
+
+    pthread_mutex_lock(&pc->mu);
+    pc->writes++;
+    for (pp = &pc->slots[pc_hash(key) % PCACHE_SLOTS]; *pp; pp = &(*pp)->next) {
+        if (strcmp((*pp)->key, key) == 0) {
+            struct pcache_entry *e = *pp;
+            *pp = e->next;
+            pc_entry_free(e);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&pc->mu);
+}
+
+static uint64_t pc_writes(struct rsv__pcache *pc)
+{
+    uint64_t w;
+    pthread_mutex_lock(&pc->mu);
+    w = pc->writes;
+    pthread_mutex_unlock(&pc->mu);
+    return w;
+}
+
+/* Copy the entry of key into out (referenced). False when there is none. */
+static bool pc_get(struct rsv__pcache *pc, const char *key, struct pcache_entry *out)
+{
+    struct pcache_entry *e;
+    bool found = false;
+
+    pthread_mutex_lock(&pc->mu);
+    for (e = pc->slots[pc_hash(key) % PCACHE_SLOTS]; e; e = e->next) {
+        if (strcmp(e->key, key) == 0) {
+            *out = *e;
+            if (out->parsed)
+                parsed_ref(out->parsed);
+            found = true;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&pc->mu);
+    return found;
+}
+
+/* Insert what a reader loaded, unless a record was written since it began. */
+static void pc_put(struct rsv__pcache *pc, const char *key, uint64_t writes_seen,
+                   enum stg_page_state state, int64_t fetched_at, struct rsv__parsed *parsed,
+                   char stamp_out[24])
+{
+    struct pcache_entry **pp;
+    struct pcache_entry *e;
+    size_t slot = pc_hash(key) % PCACHE_SLOTS;
+    size_t depth = 0;
+
+    pthread_mutex_lock(&pc->mu);
+    snprintf(stamp_out, 24, "p%llu", (unsigned long long)++pc->next_stamp);
+    if (pc->writes != writes_seen) {
+        pthread_mutex_unlock(&pc->mu);
+        return;
+    }
+    for (pp = &pc->slots[slot]; *pp;) {
+        if (strcmp((*pp)->key, key) == 0 || ++depth >= PCACHE_CHAIN) {
+            e = *pp;
+            *pp = e->next;
+            pc_entry_free(e);
+            continue;
+        }
+        pp = &(*pp)->next;
+    }
+    e = xcalloc(1, sizeof(*e));
+    e->key = xstrdup(key);
+    e->state = state;
+    e->fetched_at = fetched_at;
+    snprintf(e->stamp, sizeof(e->stamp), "%s", stamp_out);
+    e->parsed = parsed ? parsed_ref(parsed) : NULL;
+    e->next = pc->slots[slot];
+    pc->slots[slot] = e;
+    pthread_mutex_unlock(&pc->mu);
 }
 
 void rsv__file_key(const char *index, const char *url, char key[33])
@@ -127,41 +294,45 @@ static int register_files(struct rsv *r, const struct config_index *ix,
     return rc;
 }
 
-static void stamp_of(const struct stg_page *rec, char stamp[72])
+/* Parse a stored record into a shared page with its file keys. */
+static int parse_record(const struct config_index *ix, const struct stg_page *rec,
+                        struct rsv__parsed **out)
 {
-    char hex[65];
-    if (rec->state != STG_PAGE_PRESENT || !rec->body) {
-        snprintf(stamp, 72, "absent");
-        return;
-    }
-    sha256_hex(rec->body, rec->body_len, hex);
-    snprintf(stamp, 72, "%s", hex);
-}
+    struct rsv__parsed *pp = xcalloc(1, sizeof(*pp));
 
-/* Turn a stored record into the caller's view. */
-static int load_record(const struct config_index *ix, const struct stg_page *rec, bool stale,
-                       struct rsv__ipage *out)
-{
-    int rc;
-
-    memset(out, 0, sizeof(*out));
-    simple_project_init(&out->page);
-    out->fetched_at = rec->fetched_at;
-    out->stale = stale;
-    stamp_of(rec, out->stamp);
-    if (rec->state == STG_PAGE_ABSENT) {
-        out->state = RSV__ABSENT;
-        out->fresh_until = rec->fetched_at + (int64_t)ix->negative_ttl;
-        return 0;
-    }
-    out->state = RSV__PRESENT;
-    out->fresh_until = rec->fetched_at + (int64_t)ix->ttl;
-    rc = simple_store_parse(rec->body ? rec->body : "", rec->body_len, &out->page);
-    if (rc) {
-        simple_project_release(&out->page);
+    pp->refs = 1;
+    simple_project_init(&pp->page);
+    if (simple_store_parse(rec->body ? rec->body : "", rec->body_len, &pp->page) != 0) {
+        parsed_unref(pp);
         return IMX_ECORRUPT;
     }
+    pp->keys = xcalloc(pp->page.nfiles + 1, sizeof(*pp->keys));
+    for (size_t i = 0; i < pp->page.nfiles; i++)
+        rsv__file_key(ix->name, pp->page.files[i].url ? pp->page.files[i].url : "", pp->keys[i]);
+    *out = pp;
     return 0;
+}
+
+/* Fill the caller's view of a page from its state and parsed form. */
+static void fill_ipage(const struct config_index *ix, enum stg_page_state state,
+                       int64_t fetched_at, struct rsv__parsed *parsed /* taken */,
+                       const char *stamp, struct rsv__ipage *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->fetched_at = fetched_at;
+    snprintf(out->stamp, sizeof(out->stamp), "%s", stamp);
+    if (state == STG_PAGE_ABSENT || !parsed) {
+        parsed_unref(parsed);
+        out->state = RSV__ABSENT;
+        out->page = &empty_page;
+        out->fresh_until = fetched_at + (int64_t)ix->negative_ttl;
+        return;
+    }
+    out->state = RSV__PRESENT;
+    out->parsed = parsed;
+    out->page = &parsed->page;
+    out->keys = (const char(*)[33])parsed->keys;
+    out->fresh_until = fetched_at + (int64_t)ix->ttl;
 }
 
 struct fetch_ctx {
@@ -170,6 +341,7 @@ struct fetch_ctx {
     const char *project; /* "" for the list */
     struct buf *why;
     int rc;
+    const char *key;     /* "<index>\n<project>": single flight and page cache key */
 };
 
 static bool is_json(const char *ct)
@@ -226,6 +398,7 @@ static int fetch_page(void *arg)
     if (resp.status == 304 && have_old && old.state == STG_PAGE_PRESENT) {
         rsv__count_page(r, ix, RSV_PAGE_REVALIDATED);
         old.fetched_at = rsv__now();
+        pc_invalidate(r->pcache, c->key);
         rc = stg_page_put(r->stg, ix->name, c->project, &old);
         goto out;
     }
@@ -234,6 +407,7 @@ static int fetch_page(void *arg)
     if (resp.status == 404 || resp.status == 403 || resp.status == 410) {
         rec.state = STG_PAGE_ABSENT;
         rec.fetched_at = rsv__now();
+        pc_invalidate(r->pcache, c->key);
         rc = stg_page_put(r->stg, ix->name, c->project, &rec);
         goto out;
     }
@@ -291,6 +465,7 @@ static int fetch_page(void *arg)
     rec.url = resp.effective_url ? resp.effective_url : url;
     rec.body = body.p ? body.p : (char *)"";
     rec.body_len = body.len;
+    pc_invalidate(r->pcache, c->key);
     rc = stg_page_put(r->stg, ix->name, c->project, &rec);
     if (rc)
         log_warnx("cannot store page '%s' of '%s': %s", c->project, ix->name, imx_strerror(rc));
@@ -329,7 +504,7 @@ static bool record_fresh(const struct config_index *ix, const char *project,
 static int get_record(struct rsv *r, const struct config_index *ix, const char *project,
                       struct stg_page *rec /* OUT */, bool *stale, struct buf *why)
 {
-    struct fetch_ctx c = {r, ix, project, why, 0};
+    struct fetch_ctx c = {r, ix, project, why, 0, NULL};
     char *key;
     int rc;
 
@@ -348,6 +523,7 @@ static int get_record(struct rsv *r, const struct config_index *ix, const char *
         return IMX_ENOTFOUND;
 
     key = xasprintf("%s\n%s", ix->name, project);
+    c.key = key;
     rc = rsv__sf_do(r->pages_sf, key, fetch_page, &c);
     free(key);
     if (rc == 0 || c.rc == 0) {
@@ -379,27 +555,58 @@ int rsv__index_page(struct rsv *r, const struct config_index *ix, const char *pr
                     struct rsv__ipage *out, struct buf *why)
 {
     struct stg_page rec = {0};
+    struct pcache_entry e;
+    struct rsv__parsed *parsed = NULL;
+    char *key = xasprintf("%s\n%s", ix->name, project);
+    char stamp[24];
+    uint64_t writes;
     bool stale = false;
     int rc;
 
+    /* Fast path: the parsed page in memory, still fresh. */
+    if (pc_get(r->pcache, key, &e)) {
+        struct stg_page meta = {0};
+        meta.state = e.state;
+        meta.fetched_at = e.fetched_at;
+        if (r->offline || record_fresh(ix, project, &meta, rsv__now())) {
+            rsv__count_page(r, ix, e.state == STG_PAGE_ABSENT ? RSV_PAGE_NEGATIVE : RSV_PAGE_HIT);
+            fill_ipage(ix, e.state, e.fetched_at, e.parsed, e.stamp, out);
+            free(key);
+            return 0;
+        }
+        parsed_unref(e.parsed);
+    }
+    writes = pc_writes(r->pcache);
     rc = get_record(r, ix, project, &rec, &stale, why);
     if (rc == IMX_ENOTFOUND) {
         /* Offline and never fetched: the index does not have it for us. */
-        memset(out, 0, sizeof(*out));
-        simple_project_init(&out->page);
-        out->state = RSV__ABSENT;
-        out->fresh_until = rsv__now() + 60;
-        snprintf(out->stamp, sizeof(out->stamp), "absent");
-        return 0;
+        fill_ipage(ix, STG_PAGE_ABSENT, rsv__now() + 60 - (int64_t)ix->negative_ttl, NULL,
+                   "absent", out);
+        rc = 0;
+        goto out;
     }
     if (rc)
-        return rc;
-    rc = load_record(ix, &rec, stale, out);
-    if (rc)
-        log_warnx("cached page '%s' of '%s' is corrupt", project, ix->name);
-    if (stale)
+        goto out;
+    if (rec.state == STG_PAGE_PRESENT) {
+        rc = parse_record(ix, &rec, &parsed);
+        if (rc) {
+            log_warnx("cached page '%s' of '%s' is corrupt", project, ix->name);
+            goto out;
+        }
+    }
+    if (stale) {
+        /* Not cached in memory: the next request asks the upstream again. */
+        snprintf(stamp, sizeof(stamp), "stale%lld", (long long)rec.fetched_at);
+        fill_ipage(ix, rec.state, rec.fetched_at, parsed, stamp, out);
+        out->stale = true;
         out->fresh_until = rsv__now() + 5;
+    } else {
+        pc_put(r->pcache, key, writes, rec.state, rec.fetched_at, parsed, stamp);
+        fill_ipage(ix, rec.state, rec.fetched_at, parsed, stamp, out);
+    }
+out:
     stg_page_release(&rec);
+    free(key);
     return rc;
 }
 

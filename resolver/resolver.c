@@ -270,6 +270,7 @@ int rsv_new(const struct rsv_opts *opts, struct rsv **out)
     }
     buf_release(&why);
     r->pages_sf = rsv__sf_new();
+    r->pcache = rsv__pcache_new();
     r->rendered = cache_new();
     r->files = rsv__files_new();
     rsv__metrics_attach(r, opts->metrics);
@@ -285,6 +286,7 @@ void rsv_free(struct rsv *r)
     rsv__files_free(r->files);
     cache_free(r->rendered);
     rsv__sf_free(r->pages_sf);
+    rsv__pcache_free(r->pcache);
     rsv__markers_free(r->markers);
     rsv__metrics_detach(r);
     FINI_OBJ(r);
@@ -354,9 +356,8 @@ static void rewrite_links(struct rsv *r, struct rsv__merged *m, unsigned depth)
     buf_init(&u, BUF_NOMAX);
     for (size_t i = 0; i < p->nfiles; i++) {
         struct simple_file *f = &p->files[i];
-        char key[33];
+        const char *key = m->keys[i];
 
-        rsv__file_key(m->origin[i]->name, f->url, key);
         if (r->offline || !simple_hashes_get(&f->hashes, "sha256") ||
             (!f->core_metadata && is_wheel(f->filename))) {
             struct stg_file rec = {0};
@@ -393,6 +394,7 @@ static void rewrite_links(struct rsv *r, struct rsv__merged *m, unsigned depth)
         if (kept != i) {
             p->files[kept] = *f;
             m->origin[kept] = m->origin[i];
+            memcpy(m->keys[kept], m->keys[i], 33);
         }
         kept++;
     }
@@ -411,11 +413,10 @@ static void computed_hash_stamps(struct rsv *r, const struct rsv__merged *m, str
     for (size_t i = 0; i < m->page.nfiles; i++) {
         const struct simple_file *f = &m->page.files[i];
         struct stg_file rec = {0};
-        char key[33];
+        const char *key = m->keys[i];
 
         if (simple_hashes_get(&f->hashes, "sha256"))
             continue;
-        rsv__file_key(m->origin[i]->name, f->url, key);
         if (stg_file_get(r->stg, key, &rec) != 0)
             continue;
         if (rec.sha256)

@@ -37,9 +37,21 @@ struct rsv__sf;
  */
 enum rsv__page_state { RSV__PRESENT = 1, RSV__ABSENT = 2 };
 
+/*
+ * A parsed upstream page, immutable once built and shared (reference
+ * counted) between the in-memory page cache and the requests merging it.
+ */
+struct rsv__parsed {
+    int refs;                   /* atomic */
+    struct simple_project page; /* file URLs resolved to absolute URLs */
+    char (*keys)[33];           /* page.nfiles /files/ keys (rsv__file_key) */
+};
+
 struct rsv__ipage {
     enum rsv__page_state state;
-    struct simple_project page; /* valid when PRESENT */
+    const struct simple_project *page; /* never NULL; empty when ABSENT */
+    const char (*keys)[33];            /* page->nfiles file keys */
+    struct rsv__parsed *parsed;        /* the reference that keeps page alive, or NULL */
     int64_t fetched_at;         /* when the upstream last confirmed it */
     int64_t fresh_until;        /* serve without asking before this time */
     bool stale;                 /* served stale because the upstream failed */
@@ -47,6 +59,10 @@ struct rsv__ipage {
 };
 
 void rsv__ipage_release(struct rsv__ipage *p);
+
+/* The in-memory cache of parsed upstream pages (project.c). */
+struct rsv__pcache *rsv__pcache_new(void);
+void rsv__pcache_free(struct rsv__pcache *pc);
 
 /*
  * Get the page of `project` from index `ix` through the cache. Returns 0
@@ -70,6 +86,7 @@ struct rsv {
     struct upstream *up;
     bool offline;
     struct rsv__sf *pages_sf;   /* single flight of upstream page fetches */
+    struct rsv__pcache *pcache; /* parsed upstream pages (project.c) */
     struct rsv__cache *rendered;/* rendered pages (resolver.c) */
     struct rsv__files *files;   /* downloads in flight (fetch.c) */
     uint64_t files_gen;         /* atomic; bumped by fetch.c when a stored file changes what
@@ -136,7 +153,9 @@ void rsv__explain_release(struct rsv__explain *ex);
 struct rsv__merged {
     struct simple_project page;
     const struct config_index **origin; /* page.nfiles entries: where each file came from */
+    char (*keys)[33];                   /* page.nfiles entries: their /files/ keys */
     size_t cap;
+    size_t keys_cap;
 };
 
 void rsv__merged_init(struct rsv__merged *m);

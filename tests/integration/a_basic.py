@@ -165,10 +165,7 @@ class CommandLine(unittest.TestCase):
             self.assertIn(name, p.stdout)
 
     # A config with no view named "default" and no server.default is valid
-    # (config.h: /simple/ is then 404), but check-config dies with SIGSEGV:
-    # server/main.c print_views() strcmp()s against the NULL default_view.
-    # Remove this skip once that is fixed.
-    @unittest.skip("known bug: check-config segfaults without a default view (main.c print_views)")
+    # (config.h: /simple/ is then 404); check-config must still print it.
     def test_check_config_without_default_view(self):
         good = self.write("nodefault.toml", two_view_config())
         p = run_imx("check-config", "--config", good, timeout=10)

@@ -226,9 +226,6 @@ class PageHeaders(unittest.TestCase):
         for f in doc["files"]:
             self.assertIn("hashes", f)      # {} for the link without a hash
 
-    @unittest.skip("reason: resolver/merge.c (rsv__merge) does not copy the input page's "
-                   "status/status_reason into the merged page, so PEP 792 project-status "
-                   "is dropped (SPEC 4: passed through)")
     def test_project_status_passed_through(self):
         doc = json.loads(self.get(DEMO, Accept=JSON_V1)[2])
         self.assertEqual(doc.get("project-status"), {"status": "active"})
