@@ -88,7 +88,6 @@ struct pcache_entry {
 struct rsv__pcache {
     pthread_mutex_t mu;
     uint64_t writes;      /* page records written so far */
-    uint64_t next_stamp;
     struct pcache_entry *slots[PCACHE_SLOTS];
 };
 
@@ -181,7 +180,7 @@ static bool pc_get(struct rsv__pcache *pc, const char *key, struct pcache_entry 
 /* Insert what a reader loaded, unless a record was written since it began. */
 static void pc_put(struct rsv__pcache *pc, const char *key, uint64_t writes_seen,
                    enum stg_page_state state, int64_t fetched_at, struct rsv__parsed *parsed,
-                   char stamp_out[24])
+                   const char *stamp)
 {
     struct pcache_entry **pp;
     struct pcache_entry *e;
@@ -189,7 +188,6 @@ static void pc_put(struct rsv__pcache *pc, const char *key, uint64_t writes_seen
     size_t depth = 0;
 
     pthread_mutex_lock(&pc->mu);
-    snprintf(stamp_out, 24, "p%llu", (unsigned long long)++pc->next_stamp);
     if (pc->writes != writes_seen) {
         pthread_mutex_unlock(&pc->mu);
         return;
@@ -207,7 +205,7 @@ static void pc_put(struct rsv__pcache *pc, const char *key, uint64_t writes_seen
     e->key = xstrdup(key);
     e->state = state;
     e->fetched_at = fetched_at;
-    snprintf(e->stamp, sizeof(e->stamp), "%s", stamp_out);
+    snprintf(e->stamp, sizeof(e->stamp), "%s", stamp);
     e->parsed = parsed ? parsed_ref(parsed) : NULL;
     e->next = pc->slots[slot];
     pc->slots[slot] = e;
@@ -594,9 +592,19 @@ int rsv__index_page(struct rsv *r, const struct config_index *ix, const char *pr
             goto out;
         }
     }
+    /*
+     * The stamp follows the content, not the write: a revalidation (304)
+     * rewrites the record but keeps the page, its rendering and its ETag.
+     */
+    if (rec.state == STG_PAGE_PRESENT) {
+        char hex[65];
+        sha256_hex(rec.body ? rec.body : "", rec.body_len, hex);
+        snprintf(stamp, sizeof(stamp), "%.23s", hex);
+    } else {
+        snprintf(stamp, sizeof(stamp), "absent");
+    }
     if (stale) {
         /* Not cached in memory: the next request asks the upstream again. */
-        snprintf(stamp, sizeof(stamp), "stale%lld", (long long)rec.fetched_at);
         fill_ipage(ix, rec.state, rec.fetched_at, parsed, stamp, out);
         out->stale = true;
         out->fresh_until = rsv__now() + 5;

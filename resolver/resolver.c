@@ -11,6 +11,7 @@
 #include "compat.h"
 
 #include <pthread.h>
+#include <time.h>
 #include <stdio.h>
 #include <strings.h>
 #include <zlib.h>
@@ -31,7 +32,9 @@ struct page_impl {
     pthread_mutex_t mu;
     int refs;
     char *body;
-    char *gz;
+    bool gz_tried;  /* under mu */
+    char *gz;       /* gzip of body, made on first use (rsv_page_gzip) */
+    size_t gz_len;
 };
 
 struct cache_entry {
@@ -84,8 +87,13 @@ void rsv_page_unref(struct rsv_page *pub)
     free(p);
 }
 
-/* Wrap rendered bytes (taken) into a shared page with its ETag and gzip. */
-static struct page_impl *page_new(char *body, size_t len)
+/*
+ * Wrap rendered bytes (taken) into a shared page. Its strong ETag hashes
+ * `identity` when given (a string that determines the bytes: the resolver
+ * instance, the cache key and the input stamps), which costs nothing on a
+ * 1.6 MB page, else the bytes themselves.
+ */
+static struct page_impl *page_new(char *body, size_t len, const char *identity)
 {
     struct page_impl *p = xcalloc(1, sizeof(*p));
     char hex[65];
@@ -95,31 +103,52 @@ static struct page_impl *page_new(char *body, size_t len)
     p->body = body;
     p->pub.body = body;
     p->pub.len = len;
-    sha256_hex(body, len, hex);
+    if (identity)
+        sha256_hex(identity, strlen(identity), hex);
+    else
+        sha256_hex(body, len, hex);
     snprintf(p->pub.etag, sizeof(p->pub.etag), "\"%.40s\"", hex);
-    if (len >= 512) {
-        uLongf glen = compressBound((uLong)len) + 32;
+    return p;
+}
+
+bool rsv_page_gzip(struct rsv_page *pub, const char **gz, size_t *gz_len)
+{
+    struct page_impl *p = (struct page_impl *)pub;
+    bool ok;
+
+    if (pub->len < 512)
+        return false;
+    /* Compressed once, by the first client that asks; the others wait for it. */
+    pthread_mutex_lock(&p->mu);
+    if (!p->gz_tried) {
+        uLongf glen = compressBound((uLong)pub->len) + 32;
         z_stream zs;
+
+        p->gz_tried = true;
         memset(&zs, 0, sizeof(zs));
         p->gz = xmalloc(glen);
         /* windowBits 15 + 16: a gzip wrapper, as Content-Encoding: gzip wants. */
         if (deflateInit2(&zs, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) == Z_OK) {
-            zs.next_in = (Bytef *)body;
-            zs.avail_in = (uInt)len;
+            zs.next_in = (Bytef *)(uintptr_t)pub->body;
+            zs.avail_in = (uInt)pub->len;
             zs.next_out = (Bytef *)p->gz;
             zs.avail_out = (uInt)glen;
-            if (deflate(&zs, Z_FINISH) == Z_STREAM_END) {
-                p->pub.gz = p->gz;
-                p->pub.gz_len = zs.total_out;
-            }
+            if (deflate(&zs, Z_FINISH) == Z_STREAM_END)
+                p->gz_len = zs.total_out;
             deflateEnd(&zs);
         }
-        if (!p->pub.gz) {
+        if (!p->gz_len) {
             free(p->gz);
             p->gz = NULL;
         }
     }
-    return p;
+    ok = p->gz != NULL;
+    if (ok) {
+        *gz = p->gz;
+        *gz_len = p->gz_len;
+    }
+    pthread_mutex_unlock(&p->mu);
+    return ok;
 }
 
 static struct rsv__cache *cache_new(void)
@@ -269,6 +298,13 @@ int rsv_new(const struct rsv_opts *opts, struct rsv **out)
         return rc;
     }
     buf_release(&why);
+    {
+        /* Unique per instance: ETags of pages must change when a reload changes them. */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        snprintf(r->id, sizeof(r->id), "%llx.%lx.%p", (unsigned long long)ts.tv_sec,
+                 (unsigned long)ts.tv_nsec, (void *)r);
+    }
     r->pages_sf = rsv__sf_new();
     r->pcache = rsv__pcache_new();
     r->rendered = cache_new();
@@ -426,7 +462,7 @@ static void computed_hash_stamps(struct rsv *r, const struct rsv__merged *m, str
 }
 
 static int render(const struct simple_project *p, const char *name, enum rsv_format fmt,
-                  struct page_impl **out)
+                  const char *identity, struct page_impl **out)
 {
     struct buf b;
     size_t len = 0;
@@ -440,7 +476,7 @@ static int render(const struct simple_project *p, const char *name, enum rsv_for
         return rc;
     }
     body = buf_detach(&b, &len);
-    *out = page_new(body, len);
+    *out = page_new(body, len, identity);
     return 0;
 }
 
@@ -478,7 +514,9 @@ int rsv_get_page(struct rsv *r, const char *route, const char *project, enum rsv
     p = cache_get_same(r->rendered, key, buf_cstr(&stamps), fresh_until);
     if (!p) {
         rewrite_links(r, &m, depth);
-        rc = render(&m.page, project, fmt, &p);
+        char *identity = xasprintf("%s\n%s\n%s", r->id, key, buf_cstr(&stamps));
+        rc = render(&m.page, project, fmt, identity, &p);
+        free(identity);
         if (rc) {
             buf_printf(why, "cannot render '%s': %s", project, imx_strerror(rc));
             goto out;
@@ -566,7 +604,7 @@ int rsv_get_list(struct rsv *r, const char *route, enum rsv_format fmt, struct r
         goto out;
     {
         char *body = buf_detach(&b, &len);
-        p = page_new(body, len);
+        p = page_new(body, len, NULL);
     }
     cache_put(r->rendered, key, p, "", fresh_until, 0);
     *out = &p->pub;

@@ -57,12 +57,17 @@ enum rsv_format { RSV_FORMAT_HTML = 0, RSV_FORMAT_JSON };
 struct rsv_page {
     const char *body;     /* bytes (not NUL-terminated for clients' sake) */
     size_t len;
-    const char *gz;       /* gzip of body, NULL if not worth it */
-    size_t gz_len;
     char etag[48];        /* strong ETag with quotes: "\"<hex>\"" */
 };
 
 void rsv_page_unref(struct rsv_page *p); /* NULL-safe */
+
+/*
+ * The gzip encoding of a page, made on first use and kept with the page.
+ * Returns true with the bytes in *gz (valid while the page is referenced),
+ * or false when the page is too small to be worth it.
+ */
+bool rsv_page_gzip(struct rsv_page *p, const char **gz /* OUT */, size_t *len /* OUT */);
 
 /*
  * The page of `project` (normalized) in route `route`, rendered in `fmt`.

@@ -87,6 +87,7 @@ struct rsv {
     bool offline;
     struct rsv__sf *pages_sf;   /* single flight of upstream page fetches */
     struct rsv__pcache *pcache; /* parsed upstream pages (project.c) */
+    char id[64];                /* this instance, in the identity behind page ETags */
     struct rsv__cache *rendered;/* rendered pages (resolver.c) */
     struct rsv__files *files;   /* downloads in flight (fetch.c) */
     uint64_t files_gen;         /* atomic; bumped by fetch.c when a stored file changes what

@@ -78,7 +78,11 @@ static void page_release(void *page)
 static struct srv_response *page_response(const struct route_ctx *rc, const struct srv_request *req,
                                           struct rsv_page *page, enum negotiate_type t)
 {
-    bool gz = page->gz && negotiate_accepts_gzip(srv_request_header(req, "Accept-Encoding"));
+    const char *gz_body = NULL;
+    size_t gz_len = 0;
+    /* The gzip is made on first use: by the first client that accepts it. */
+    bool gz = negotiate_accepts_gzip(srv_request_header(req, "Accept-Encoding")) &&
+              rsv_page_gzip(page, &gz_body, &gz_len);
     const char *inm = srv_request_header(req, "If-None-Match");
     struct srv_response *resp;
     char etag[64];
@@ -88,8 +92,8 @@ static struct srv_response *page_response(const struct route_ctx *rc, const stru
     if (etag_listed(inm, etag)) {
         resp = srv_response_new_buf(304, NULL, NULL, 0);
     } else {
-        const char *body = gz ? page->gz : page->body;
-        size_t len = gz ? page->gz_len : page->len;
+        const char *body = gz ? gz_body : page->body;
+        size_t len = gz ? gz_len : page->len;
         /* Sent from the shared cached page: the reference goes with the response. */
         resp = srv_response_new_shared(200, negotiate_content_type(t), body, len, page_release,
                                        page);
