@@ -63,6 +63,9 @@ Fault kinds (POST /_fake/fault {"path_prefix": "/x", "kind": K, "method": "GET",
   slow {bytes_per_sec}             html_garbage     json_garbage
   gzip_bomb {size}    (Content-Encoding: gzip of `size` zero bytes, default 1 GiB)
   close               (close the connection without any response)
+  chunked_cut {after} (Transfer-Encoding: chunked instead of Content-Length; send
+                       `after` bytes (default: all of them) in chunks, then FIN
+                       without the final 0-length chunk)
 
 Control endpoints (pages port): GET /_fake/requests[?path_prefix=], POST
 /_fake/reset, POST /_fake/fault, POST /_fake/clear_faults, POST /_fake/spec
@@ -355,7 +358,7 @@ class _State:
             raise ValueError("fault needs kind and path_prefix")
         known = ("status", "stall_before", "stall_mid", "reset_mid", "short_body", "corrupt",
                  "long_body", "redirect", "redirect_loop", "slow", "html_garbage",
-                 "json_garbage", "gzip_bomb", "close")
+                 "json_garbage", "gzip_bomb", "close", "chunked_cut")
         if f["kind"] not in known:
             raise ValueError("unknown fault kind %r" % f["kind"])
         with self.lock:
@@ -572,9 +575,32 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         except OSError:
             pass
 
+    @staticmethod
+    def _length_header(length, fault):
+        if fault and fault["kind"] == "chunked_cut":
+            return ("Transfer-Encoding", "chunked")
+        return ("Content-Length", str(length))
+
+    def _send_chunked_cut(self, chunks, total, fault):
+        """chunked_cut: chunked framing, cut after `after` bytes, no final chunk."""
+        after = int(fault.get("after", total))
+        sent = 0
+        for chunk in chunks:
+            if self.st.stop.is_set():
+                break
+            chunk = chunk[: max(0, after - sent)]
+            if chunk:
+                self.wfile.write(b"%x\r\n" % len(chunk) + chunk + b"\r\n")
+                sent += len(chunk)
+            if sent >= after:
+                break
+        self._abort(False)
+
     def _send_body(self, chunks, total, fault):
         """Write `total` bytes from the chunk iterator, applying body faults."""
         kind = fault["kind"] if fault else None
+        if kind == "chunked_cut":
+            return self._send_chunked_cut(chunks, total, fault)
         after = int(fault.get("after", total // 2)) if fault else 0
         corrupt_at = int(fault.get("offset", total // 2)) if kind == "corrupt" else -1
         rate = float(fault.get("bytes_per_sec", 10000)) if kind == "slow" else 0
@@ -829,7 +855,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 not re.search(r"gzip\s*;\s*q=0(\.0*)?\s*(,|$)", ae.lower()):
             body = gzip.compress(body, mtime=0)
             hdrs.append(("Content-Encoding", "gzip"))
-        hdrs = [("Content-Type", ctype), ("Content-Length", str(len(body)))] + hdrs
+        hdrs = [("Content-Type", ctype), self._length_header(len(body), fault)] + hdrs
         self._start(code, hdrs)
         if self.command == "HEAD":
             return
@@ -865,7 +891,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 hdrs.append(("Content-Range", "bytes %d-%d/%d" % (start, end, size)))
             # malformed or multi-range: serve the whole file, as S3 does
         length = end - start + 1 if size else 0
-        self._start(code, hdrs + [("Content-Length", str(length))])
+        self._start(code, hdrs + [self._length_header(length, fault)])
         if self.command == "HEAD":
             return
 
