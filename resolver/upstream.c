@@ -39,6 +39,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <strings.h>
+#include <time.h>
 
 #include "buf.h"
 #include "err.h"
@@ -73,6 +74,8 @@ struct upstream_job {
     bool headers_done;     /* on_headers ran (or would have) for the final response */
     uint64_t received;     /* body bytes seen */
     int abort_rc;          /* why a callback stopped the transfer, 0: it did not */
+    curl_off_t last_dlnow; /* bytes received at the last progress (upstream_progress_cb) */
+    int64_t last_progress_ms; /* monotonic ms of that progress, 0: not started */
     /* completion, under u->lock */
     pthread_cond_t cv;
     bool done;
@@ -433,6 +436,45 @@ static size_t upstream_write_cb(char *p, size_t size, size_t nmemb, void *arg)
     return n;
 }
 
+static int64_t upstream_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * "timeout": seconds without a received byte. CURLOPT_LOW_SPEED_TIME alone
+ * does not bound that: libcurl averages the speed over its last ~5 s, so a
+ * body that stalls after a burst failed only after timeout + 6 s. Time from
+ * the last byte instead; the connect phase has CURLOPT_CONNECTTIMEOUT.
+ */
+static int upstream_progress_cb(void *arg, curl_off_t dltotal, curl_off_t dlnow,
+                                curl_off_t ultotal, curl_off_t ulnow)
+{
+    struct upstream_job *job = arg;
+    curl_off_t connect_us = 0;
+    int64_t now = upstream_now_ms();
+
+    (void)dltotal;
+    (void)ultotal;
+    (void)ulnow;
+    CHECK_OBJ(job, UPSTREAM_JOB_MAGIC);
+    curl_easy_getinfo(job->easy, CURLINFO_CONNECT_TIME_T, &connect_us);
+    if (job->last_progress_ms == 0 || dlnow != job->last_dlnow || connect_us == 0) {
+        job->last_dlnow = dlnow;
+        job->last_progress_ms = now;
+        return 0;
+    }
+    if (job->low_speed_time != 0 &&
+        now - job->last_progress_ms >= (int64_t)job->low_speed_time * 1000) {
+        job->abort_rc = IMX_ETIMEDOUT;
+        return 1;
+    }
+    return 0;
+}
+
 /* ------------------------------------------------------------------------ */
 /* jobs (curl thread)                                                       */
 
@@ -518,6 +560,9 @@ static int upstream_job_setup(struct upstream *u, struct upstream_job *job)
     SETOPT(CURLOPT_HEADERDATA, (void *)job);
     SETOPT(CURLOPT_WRITEFUNCTION, upstream_write_cb);
     SETOPT(CURLOPT_WRITEDATA, (void *)job);
+    SETOPT(CURLOPT_XFERINFOFUNCTION, upstream_progress_cb);
+    SETOPT(CURLOPT_XFERINFODATA, (void *)job);
+    SETOPT(CURLOPT_NOPROGRESS, 0L);
     /* Big reads for big files: fewer callbacks, fewer wake-ups downstream. */
     SETOPT(CURLOPT_BUFFERSIZE, 512L * 1024);
     return 0;
@@ -603,6 +648,8 @@ static int upstream_job_result(struct upstream_job *job, CURLcode code)
         rc = job->abort_rc;
         if (rc == IMX_ETOOLARGE)
             upstream_set_error(r, host, "body larger than %" PRIu64 " bytes", job->req->max_body);
+        else if (rc == IMX_ETIMEDOUT)
+            upstream_set_error(r, host, "timed out (no data for %u s)", job->low_speed_time);
         else
             upstream_set_error(r, host, "transfer stopped by the receiver");
         goto out;
