@@ -278,24 +278,33 @@ static int get_input(struct rsv *r, const struct config_index *ix, const char *p
     return 0;
 }
 
-/* The normalized version a wheel or sdist filename carries. */
-static int file_version(const char *filename, struct buf *out)
+/* The version a wheel or sdist filename carries, as written (a slice of it). */
+static int file_version(const char *filename, struct str *out)
 {
     struct wheel_name w;
     struct sdist_name sd;
     size_t len = strlen(filename);
 
-    if (wheel_parse(filename, len, &w) == 0)
-        return version_normalize(w.version.p, w.version.len, out);
-    if (sdist_parse(filename, len, &sd) == 0)
-        return version_normalize(sd.version.p, sd.version.len, out);
+    if (wheel_parse(filename, len, &w) == 0) {
+        *out = w.version;
+        return 0;
+    }
+    if (sdist_parse(filename, len, &sd) == 0) {
+        *out = sd.version;
+        return 0;
+    }
     return IMX_ESYNTAX;
 }
 
-/* Recompute "versions" from the files kept (PEP 700). */
+/*
+ * Recompute "versions" from the files kept (PEP 700). Files of one version
+ * come in runs (pages list them by version), so a version is normalized and
+ * looked up only when it differs from the previous file's.
+ */
 static void recompute_versions(struct simple_project *p)
 {
     struct buf v;
+    struct str prev = STR_NULL;
 
     for (size_t i = 0; i < p->nversions; i++)
         free(p->versions[i]);
@@ -307,9 +316,15 @@ static void recompute_versions(struct simple_project *p)
     buf_init(&v, 1024);
     p->versions = xcalloc(p->nfiles, sizeof(*p->versions));
     for (size_t i = 0; i < p->nfiles; i++) {
+        struct str raw;
         bool seen = false;
+        if (file_version(p->files[i].filename, &raw) != 0)
+            continue;
+        if (prev.p && str_eq(raw, prev))
+            continue;
+        prev = raw;
         buf_reset(&v);
-        if (file_version(p->files[i].filename, &v) != 0)
+        if (version_normalize(raw.p, raw.len, &v) != 0)
             continue;
         for (size_t j = 0; j < p->nversions && !seen; j++)
             seen = strcmp(p->versions[j], buf_cstr(&v)) == 0;

@@ -356,16 +356,22 @@ bool rsv_route_exists(const struct rsv *r, const char *name)
 static void encode_segment(struct buf *out, const char *s)
 {
     static const char hexd[] = "0123456789ABCDEF";
-    for (; *s; s++) {
+    const char *run = s;
+
+    /* Unreserved bytes are copied in runs; only the rest is escaped. */
+    for (;; s++) {
         unsigned char c = (unsigned char)*s;
         if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-            c == '-' || c == '_' || c == '.' || c == '~') {
-            buf_putc(out, (char)c);
-        } else {
-            buf_putc(out, '%');
-            buf_putc(out, hexd[c >> 4]);
-            buf_putc(out, hexd[c & 15]);
+            c == '-' || c == '_' || c == '.' || c == '~')
+            continue;
+        buf_append(out, run, (size_t)(s - run));
+        if (c == '\0')
+            break;
+        {
+            char esc[3] = {'%', hexd[c >> 4], hexd[c & 15]};
+            buf_append(out, esc, sizeof(esc));
         }
+        run = s + 1;
     }
 }
 

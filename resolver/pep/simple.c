@@ -87,6 +87,16 @@ static char *dup_or_null(const char *s)
 
 void simple__hashes_copy(struct simple_hashes *dst, const struct simple_hashes *src)
 {
+    if (dst->n == 0 && src->n > 0) {
+        /* The common case (a fresh file): src is already normalized, copy as is. */
+        dst->v = xcalloc(src->n, sizeof(*dst->v));
+        for (size_t i = 0; i < src->n; i++) {
+            dst->v[i].name = xstrdup(src->v[i].name);
+            dst->v[i].value = xstrdup(src->v[i].value);
+        }
+        dst->n = src->n;
+        return;
+    }
     for (size_t i = 0; i < src->n; i++)
         simple_hashes_set(dst, src->v[i].name, src->v[i].value);
 }

@@ -321,6 +321,10 @@ static int put_esc(struct buf *b, const char *s)
 
     for (; *s != '\0' && rc == 0; s++) {
         const char *rep;
+        /* Skip to the next byte that needs escaping (strcspn is vectorised). */
+        s += strcspn(s, "&<>\"'");
+        if (*s == '\0')
+            break;
         switch (*s) {
         case '&':
             rep = "&amp;";

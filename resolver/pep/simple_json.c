@@ -297,9 +297,11 @@ static void put_jstr(struct buf *b, const char *s)
     buf_putc(b, '"');
     run = s;
     for (const char *q = s;; q++) {
-        unsigned char c = (unsigned char)*q;
-        if (c != '\0' && c != '"' && c != '\\' && c >= 0x20)
-            continue;
+        unsigned char c;
+        /* Skip to the next byte that needs escaping (strcspn is vectorised). */
+        q += strcspn(q, "\"\\\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e\x0f"
+                        "\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f");
+        c = (unsigned char)*q;
         buf_append(b, run, (size_t)(q - run));
         if (c == '\0')
             break;
