@@ -12,7 +12,7 @@ CMAKE_ARGS ?=
 # Debian 12 packages the build and the tests need.
 DEPS = build-essential cmake pkg-config libmicrohttpd-dev libcurl4-openssl-dev liblmdb-dev \
        libjansson-dev libssl-dev libcriterion-dev libxml2-dev zlib1g-dev python3 python3-venv \
-       python3-pip python3-packaging curl ca-certificates
+       python3-pip python3-packaging python3-yaml curl ca-certificates
 BENCH_DEPS = wrk hyperfine nginx-light clang libclang-rt-14-dev
 FUZZ_DEPS  = clang libclang-rt-14-dev
 

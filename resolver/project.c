@@ -465,8 +465,13 @@ static int fetch_page(void *arg)
     rec.body_len = body.len;
     pc_invalidate(r->pcache, c->key);
     rc = stg_page_put(r->stg, ix->name, c->project, &rec);
-    if (rc)
+    if (rc) {
+        /* A local fault, not the upstream's: say so to the client too. */
         log_warnx("cannot store page '%s' of '%s': %s", c->project, ix->name, imx_strerror(rc));
+        buf_reset(c->why);
+        buf_printf(c->why, "cannot keep the page of '%s' from '%s': %s",
+                   c->project[0] ? c->project : "the project list", ix->name, imx_strerror(rc));
+    }
 out:
     c->rc = rc;
     free(url);
