@@ -60,7 +60,7 @@
 
 #define DEFAULT_MAX_CONNECTIONS 1024
 #define DEFAULT_CLIENT_TIMEOUT 60
-#define DEFAULT_CONN_MEMORY (64 * 1024)
+#define DEFAULT_CONN_MEMORY (16 * 1024) /* request line + headers; MHD zeroes it per request */
 #define DEFAULT_STACK (512 * 1024)
 #define NOT_FOUND_PATH_MAX 256
 #define HOST_MAX 255

@@ -89,7 +89,7 @@ struct srv_opts {
     unsigned max_connections;    /* 0 = 1024 */
     unsigned client_timeout;     /* idle seconds per connection; 0 = 60 */
     size_t conn_memory_limit;    /* bytes per connection for the request line
-                                    and headers; 0 = 64 KiB */
+                                    and headers; 0 = 16 KiB */
     size_t thread_stack_size;    /* per connection thread; 0 = 512 KiB */
     const struct config *cfg;    /* borrowed, must outlive the srv: views for
                                     the landing page; may be NULL (empty list) */
