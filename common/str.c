@@ -118,6 +118,43 @@ int str_to_u64(struct str s, uint64_t max, uint64_t *out)
     return 0;
 }
 
+size_t str_utf8_seq(const unsigned char *p, size_t len)
+{
+    unsigned char c;
+    size_t n;
+    uint32_t cp;
+
+    if (len == 0 || p[0] == 0)
+        return 0;
+    c = p[0];
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf) {
+        n = 2;
+        cp = c & 0x1f;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        n = 3;
+        cp = c & 0x0f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 4;
+        cp = c & 0x07;
+    } else {
+        return 0;
+    }
+    if (len < n)
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (p[i] & 0x3f);
+    }
+    /* overlong, surrogate or beyond U+10FFFF */
+    if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10ffff ||
+        (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return n;
+}
+
 struct str_cursor str_cursor(struct str s)
 {
     return (struct str_cursor){s.p, s.p + s.len};

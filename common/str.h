@@ -42,6 +42,13 @@ char *str_dup(struct str s);
  */
 int str_to_u64(struct str s, uint64_t max, uint64_t *out /* OUT */);
 
+/*
+ * Length (1..4) of the valid UTF-8 sequence at p (len bytes available), or 0
+ * when it is invalid (bad lead or continuation byte, truncated, overlong, a
+ * surrogate, beyond U+10FFFF) or a NUL.
+ */
+size_t str_utf8_seq(const unsigned char *p, size_t len);
+
 /* A cursor over [p, end). */
 struct str_cursor {
     const char *p;

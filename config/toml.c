@@ -33,6 +33,7 @@
 #include <stdio.h>
 
 #include "err.h"
+#include "str.h"
 #include "toml.h"
 #include "xalloc.h"
 
@@ -269,8 +270,7 @@ static int toml_check_text(struct toml_parser *ps)
 
     while (i < n) {
         unsigned c = s[i];
-        unsigned cp;
-        size_t k, need;
+        size_t need;
 
         if (c < 0x80) {
             if (c == '\r') {
@@ -282,29 +282,10 @@ static int toml_check_text(struct toml_parser *ps)
             i++;
             continue;
         }
-        if (c >= 0xC2 && c <= 0xDF) {
-            need = 1;
-            cp = c & 0x1F;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            need = 2;
-            cp = c & 0x0F;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            need = 3;
-            cp = c & 0x07;
-        } else {
+        need = str_utf8_seq(s + i, n - i);
+        if (need == 0)
             return toml_fail(ps, i, "invalid UTF-8");
-        }
-        if (n - i <= need)
-            return toml_fail(ps, i, "invalid UTF-8");
-        for (k = 1; k <= need; k++) {
-            if ((s[i + k] & 0xC0) != 0x80)
-                return toml_fail(ps, i, "invalid UTF-8");
-            cp = (cp << 6) | (s[i + k] & 0x3F);
-        }
-        if ((need == 2 && cp < 0x800) || (need == 3 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-            (cp >= 0xD800 && cp <= 0xDFFF))
-            return toml_fail(ps, i, "invalid UTF-8");
-        i += need + 1;
+        i += need;
     }
     return 0;
 }

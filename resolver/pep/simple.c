@@ -7,6 +7,7 @@
 #include "compat.h"
 
 #include "simple.h"
+#include "str.h"
 #include "simple_int.h"
 #include "xalloc.h"
 
@@ -204,48 +205,11 @@ const struct simple_hash *simple__preferred_hash(const struct simple_hashes *h)
     return h->n > 0 ? &h->v[0] : NULL;
 }
 
-/* Length of the valid UTF-8 sequence at p (1..4), or 0 when invalid/NUL. */
-static size_t utf8_seq(const unsigned char *p, size_t len)
-{
-    unsigned char c = p[0];
-    size_t n;
-    uint32_t cp;
-
-    if (c == 0)
-        return 0;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf) {
-        n = 2;
-        cp = c & 0x1f;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        n = 3;
-        cp = c & 0x0f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        n = 4;
-        cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    if (len < n)
-        return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (p[i] & 0x3f);
-    }
-    /* overlong, surrogate or beyond U+10FFFF */
-    if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10ffff ||
-        (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return n;
-}
-
 static bool utf8_valid(const char *p, size_t len)
 {
     size_t i = 0;
     while (i < len) {
-        size_t n = utf8_seq((const unsigned char *)p + i, len - i);
+        size_t n = str_utf8_seq((const unsigned char *)p + i, len - i);
         if (n == 0)
             return false;
         i += n;
@@ -265,7 +229,7 @@ char *simple__utf8_dup(const char *p, size_t len)
         abort();
     d = xmalloc(len * 3 + 1);
     while (i < len) {
-        size_t n = utf8_seq((const unsigned char *)p + i, len - i);
+        size_t n = str_utf8_seq((const unsigned char *)p + i, len - i);
         if (n == 0) {
             memcpy(d + o, "\xef\xbf\xbd", 3);
             o += 3;

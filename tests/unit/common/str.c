@@ -72,3 +72,30 @@ Test(str, cursor)
     cr_assert(str_eq(w, STR_LIT("x")));
     cr_assert(str_cur_eof(&c));
 }
+
+Test(str, utf8_seq)
+{
+    static const struct {
+        const char *in;
+        size_t len;
+        size_t want;
+    } cases[] = {
+        {"a", 1, 1},
+        {"\xc3\xa9", 2, 2},             /* é */
+        {"\xe2\x82\xac", 3, 3},         /* € */
+        {"\xf0\x9f\x90\x8d", 4, 4},     /* U+1F40D */
+        {"\xc3", 1, 0},                 /* truncated */
+        {"\xc0\x80", 2, 0},             /* overlong NUL */
+        {"\xe0\x80\x80", 3, 0},         /* overlong */
+        {"\xed\xa0\x80", 3, 0},         /* surrogate */
+        {"\xf4\x90\x80\x80", 4, 0},     /* beyond U+10FFFF */
+        {"\xff", 1, 0},
+        {"\x80", 1, 0},                 /* lone continuation */
+        {"\xe2\x28\xa1", 3, 0},         /* bad continuation */
+        {"", 1, 0},                     /* NUL */
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++)
+        cr_assert_eq(str_utf8_seq((const unsigned char *)cases[i].in, cases[i].len), cases[i].want,
+                     "case %zu", i);
+    cr_assert_eq(str_utf8_seq((const unsigned char *)"a", 0), 0);
+}
