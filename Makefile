@@ -51,7 +51,8 @@ run: build
 # allocator_may_return_null lets xmalloc's own abort() path run on huge sizes.
 SAN_ENV = ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:exitcode=86:allocator_may_return_null=1:strict_string_checks=1 \
           LSAN_OPTIONS=exitcode=86 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:exitcode=86
-TSAN_ENV = TSAN_OPTIONS=halt_on_error=0:exitcode=66:second_deadlock_stack=1
+TSAN_REPORTS = $(abspath $(TSAN_BUILD))/tsan-reports
+TSAN_ENV = TSAN_OPTIONS=halt_on_error=0:exitcode=66:second_deadlock_stack=1:log_path=$(TSAN_REPORTS)/tsan
 # Which tests the ASan build runs inside `make test` (ctest arguments): all
 # of them (unit, integration and the fuzz corpus replays).
 ASAN_TESTS ?=
@@ -72,13 +73,19 @@ asan: asan-build
 	cd $(ASAN_BUILD) && $(SAN_ENV) ctest --output-on-failure -j $(JOBS) $(ASAN_TESTS)
 
 # ThreadSanitizer: only the binary (criterion does not run under TSan here),
-# then the integration suite against it. A race report makes indexmux exit 66.
+# then the integration suite against it. A race report makes indexmux exit 66,
+# and every report is also written under $(TSAN_REPORTS)/ and fails the run
+# (this catches the tests that do not check indexmux's exit code).
 tsan: deps
 	$(call ensure_pkgs,clang libclang-rt-14-dev)
 	cmake -S . -B $(TSAN_BUILD) -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DIMX_WERROR=ON \
 	  -DIMX_SANITIZE=thread >/dev/null
 	cmake --build $(TSAN_BUILD) -j $(JOBS) --target indexmux
-	cd $(TSAN_BUILD) && $(TSAN_ENV) ctest --output-on-failure -j $(JOBS) -L integration
+	rm -rf $(TSAN_REPORTS) && mkdir -p $(TSAN_REPORTS)
+	cd $(TSAN_BUILD) && $(TSAN_ENV) ctest --output-on-failure -j $(JOBS) -L integration; rc=$$?; \
+	  if grep -l "ThreadSanitizer" $(TSAN_REPORTS)/* 2>/dev/null; then \
+	    cat $(TSAN_REPORTS)/*; echo "ThreadSanitizer reports above (files in $(TSAN_REPORTS))"; exit 1; \
+	  fi; exit $$rc
 
 # `make fuzz [FUZZ_SECONDS=30]`: every libFuzzer target for FUZZ_SECONDS each.
 fuzz: deps
