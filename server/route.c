@@ -147,10 +147,15 @@ static struct srv_response *serve_page(const struct route_ctx *rc, const struct 
     return resp;
 }
 
-static struct srv_response *redirect(const char *location)
+/* 301 to a relative location, keeping the query (?format= must survive). */
+static struct srv_response *redirect(const struct srv_request *req, const char *location)
 {
-    struct srv_response *resp = srv_response_errorf(301, "moved to %s", location);
-    srv_response_add_header(resp, "Location", location);
+    const char *q = strchr(req->raw_url, '?');
+    char *loc = xasprintf("%s%s", location, q ? q : "");
+    struct srv_response *resp = srv_response_errorf(301, "moved to %s", loc);
+
+    srv_response_add_header(resp, "Location", loc);
+    free(loc);
     return resp;
 }
 
@@ -180,7 +185,7 @@ static struct srv_response *simple_routes(const struct route_ctx *rc, const stru
     if (!slash || norm.len != nlen || memcmp(norm.p, rest, nlen) != 0) {
         /* Relative: "Foo" -> "foo/", "Foo_Bar/" -> "../foo-bar/". */
         char *loc = xasprintf("%s%s/", slash ? "../" : "", buf_cstr(&norm));
-        resp = redirect(loc);
+        resp = redirect(req, loc);
         free(loc);
     } else {
         resp = serve_page(rc, req, route, buf_cstr(&norm), depth + 1);
@@ -629,7 +634,7 @@ static int route_handle_gen(const struct route_ctx *rc, const struct srv_request
         return 0;
     }
     if (strcmp(path, "/simple") == 0) {
-        *out = redirect("simple/");
+        *out = redirect(req, "simple/");
         return 0;
     }
     if (strncmp(path, "/simple/", 8) == 0) {
@@ -646,7 +651,7 @@ static int route_handle_gen(const struct route_ctx *rc, const struct srv_request
         name[seg_end - path - 1] = '\0';
         if (rsv_route_exists(rc->rsv, name)) {
             if (strcmp(seg_end, "/simple") == 0) {
-                *out = redirect("simple/");
+                *out = redirect(req, "simple/");
                 return 0;
             }
             if (strncmp(seg_end, "/simple/", 8) == 0) {

@@ -189,6 +189,14 @@ class PageHeaders(unittest.TestCase):
         # and the target serves
         st, _, _ = self.get("/simple/demo-pkg/", Accept=PIP_ACCEPT)
         self.assertEqual(st, 200)
+        # the query survives the redirect (?format= chooses the representation)
+        q = "?format=application/vnd.pypi.simple.v1%2Bjson"
+        st, h, body = self.get("/pypi/simple/Demo_Pkg/" + q)
+        self.assertEqual(st, 301, body)
+        self.assertEqual(h["Location"], "../demo-pkg/" + q)
+        st, h, body = self.get(DEMO + q)
+        self.assertEqual(st, 200, body)
+        self.assertEqual(h["Content-Type"], "application/vnd.pypi.simple.v1+json")
 
     # ------------------------------------------------------------ page contents
     def test_json_page_contents(self):
