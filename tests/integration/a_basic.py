@@ -63,6 +63,16 @@ class Basic(unittest.TestCase):
             for v in DEFAULT_VIEWS:
                 self.assertIn("/%s/simple/" % v, text, "view %s missing from /" % v)
 
+    def test_tls_verify_off_is_warned_at_start(self):
+        cfg = two_view_config().replace('name = "up-one"\n',
+                                        'name = "up-one"\ntls-verify = false\n', 1)
+        with Indexmux(cfg) as imx:
+            st, _, _ = imx.get("/healthz")
+            self.assertEqual(st, 200)
+            log = imx.log()
+        self.assertRegex(log, r"indexmux\.toml:\d+:\d+: index\[0\]\.tls-verify: TLS certificate "
+                              r"verification is disabled")
+
     def test_unknown_path_is_404_one_line(self):
         with Indexmux(two_view_config()) as imx:
             for path in ("/definitely-not-a-route", "/nope/zzz/qqq", "/favicon.ico"):
