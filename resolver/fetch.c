@@ -49,6 +49,8 @@
 #include "xalloc.h"
 
 #define FLIGHT_MAGIC 0x464c4754u
+/* Window of a download that cannot be stored (disk full) but is passed through. */
+#define RING_BYTES (16u << 20)
 /* Seconds between two last-access updates of a stored file. */
 #define RSV_TOUCH_INTERVAL 600
 /* Cap on a .metadata file held in memory. */
@@ -68,12 +70,22 @@ struct rsv__flight {
     int result;        /* 0: verified; else an IMX_E* code */
     char why[512];
     int rfd;           /* read side of the temp file (survives its rename) */
+    /*
+     * Pass-through when storage fails (disk full): bytes [0, file_bytes)
+     * stay readable from rfd, later ones live in `ring`, a window of the
+     * last RING_BYTES bytes (byte off at ring[off % RING_BYTES]). A reader
+     * that falls a whole window behind gets an error; nothing is stored.
+     */
+    bool mem;
+    uint64_t file_bytes;
+    char *ring;
     struct rsv__flight *next; /* registry */
 
     /* owned by the download thread */
     struct rsv *r;
     struct stg_file rec;
     struct stg_blob_writer *w;
+    struct sha256 *hash; /* mem mode: sha256 of every byte so far */
     unsigned timeout;
 };
 
@@ -119,6 +131,8 @@ static void flight_unref(struct rsv__flight *f)
         return;
     if (f->rfd >= 0)
         close(f->rfd);
+    free(f->ring);
+    sha256_free(f->hash);
     stg_file_release(&f->rec);
     pthread_mutex_destroy(&f->mu);
     pthread_cond_destroy(&f->cv);
@@ -144,17 +158,53 @@ static int on_headers(void *ctx, long status, int64_t content_length)
     return 0;
 }
 
+/* Storage failed mid-download: keep serving the bytes from memory (see struct rsv__flight). */
+static void enter_mem_mode(struct rsv__flight *f, int why_rc)
+{
+    uint64_t in_file = stg_blob_writer_size(f->w);
+
+    log_warnx("cannot store '%s' (%s): passing it through to its clients without caching it",
+              f->rec.filename, imx_strerror(why_rc));
+    f->hash = stg_blob_abort_keep_hash(f->w);
+    f->w = NULL;
+    pthread_mutex_lock(&f->mu);
+    f->ring = xmalloc(RING_BYTES);
+    f->file_bytes = in_file;
+    f->written = in_file;
+    f->mem = true;
+    pthread_mutex_unlock(&f->mu);
+}
+
 static int on_data(void *ctx, const void *p, size_t n)
 {
     struct rsv__flight *f = ctx;
-    int rc = stg_blob_write(f->w, p, n);
+    const char *q = p;
 
-    if (rc) {
-        snprintf(f->why, sizeof(f->why), "cannot store '%s': %s", f->rec.filename,
-                 imx_strerror(rc));
-        return 1;
+    if (!f->mem) {
+        uint64_t before = f->written;
+        int rc = stg_blob_write(f->w, p, n);
+        if (rc == IMX_ENOSPC || rc == IMX_EIO) {
+            /* The part of this chunk that reached the file stays there. */
+            enter_mem_mode(f, rc);
+            q += f->file_bytes - before;
+            n -= (size_t)(f->file_bytes - before);
+        } else if (rc) {
+            snprintf(f->why, sizeof(f->why), "cannot store '%s': %s", f->rec.filename,
+                     imx_strerror(rc));
+            return 1;
+        }
     }
+    if (f->mem)
+        sha256_update(f->hash, q, n);
     pthread_mutex_lock(&f->mu);
+    if (f->mem) {
+        for (size_t done = 0; done < n;) {
+            size_t at = (size_t)((f->written + done) % RING_BYTES);
+            size_t k = n - done < RING_BYTES - at ? n - done : RING_BYTES - at;
+            memcpy(f->ring + at, q + done, k);
+            done += k;
+        }
+    }
     f->written += n;
     /* Wake readers only when some wait: most of the time they are sending. */
     if (f->waiting)
@@ -324,8 +374,20 @@ static void *download(void *arg)
         rc = IMX_EUPSTREAM;
         goto out;
     }
-    rc = stg_blob_commit(f->w, f->rec.expected_sha256, sha);
-    f->w = NULL;
+    if (f->mem) {
+        /* Passed through, not stored: the bytes must still match the page. */
+        sha256_final_hex(f->hash, sha);
+        rc = f->rec.expected_sha256 && strcasecmp(sha, f->rec.expected_sha256) != 0 ? IMX_EHASH
+                                                                                   : 0;
+        if (rc == 0) {
+            log_warnx("'%s' was passed through without being stored", f->rec.filename);
+            finish(f, 0);
+            goto done;
+        }
+    } else {
+        rc = stg_blob_commit(f->w, f->rec.expected_sha256, sha);
+        f->w = NULL;
+    }
     if (rc == IMX_EHASH) {
         rsv__count_hash_mismatch(r);
         snprintf(f->why, sizeof(f->why),
@@ -347,10 +409,11 @@ static void *download(void *arg)
     if (stg_file_put(r->stg, &f->rec) != 0)
         log_warnx("cannot record stored file '%s'", f->rec.filename);
 out:
-    upstream_response_release(&resp);
     finish(f, rc);
     if (rc == 0)
         after_store(r, &f->rec);
+done:
+    upstream_response_release(&resp);
     rsv__gauge_transfers(r, -1);
     flight_unref(f);
     pthread_mutex_lock(&fs->mu);
@@ -657,9 +720,26 @@ int64_t rsv_body_read(struct rsv_body *b, uint64_t pos, void *dst, size_t n)
             return IMX_ETIMEDOUT;
         }
     }
-    pthread_mutex_unlock(&f->mu);
     if (n > limit - pos)
         n = (size_t)(limit - pos);
+    if (f->mem && pos >= f->file_bytes) {
+        /* From the window in memory, copied while the writer cannot move it. */
+        if (f->written - pos > RING_BYTES) {
+            pthread_mutex_unlock(&f->mu);
+            return IMX_ENOSPC; /* fell a whole window behind a download we cannot store */
+        }
+        for (size_t done = 0; done < n;) {
+            size_t at = (size_t)((pos + done) % RING_BYTES);
+            size_t k = n - done < RING_BYTES - at ? n - done : RING_BYTES - at;
+            memcpy((char *)dst + done, f->ring + at, k);
+            done += k;
+        }
+        pthread_mutex_unlock(&f->mu);
+        return (int64_t)n;
+    }
+    if (f->mem && n > f->file_bytes - pos)
+        n = (size_t)(f->file_bytes - pos);
+    pthread_mutex_unlock(&f->mu);
     got = pread(f->rfd, dst, n, (off_t)pos);
     if (got <= 0)
         return IMX_EIO;

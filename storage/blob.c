@@ -376,6 +376,17 @@ void stg_blob_abort(struct stg_blob_writer *w)
     writer_free(w);
 }
 
+struct sha256 *stg_blob_abort_keep_hash(struct stg_blob_writer *w)
+{
+    struct sha256 *h;
+
+    CHECK_OBJ(w, STG_BLOB_WRITER_MAGIC);
+    h = w->hash;
+    w->hash = NULL;
+    writer_free(w);
+    return h;
+}
+
 int stg_blob_commit(struct stg_blob_writer *w, const char *expected_sha256, char sha_out[65])
 {
     char hex[SHA256_HEX_LEN + 1];

@@ -34,6 +34,7 @@
 #include "buf.h"
 
 struct stg;
+struct sha256;
 
 struct stg_opts {
     const char *data_dir; /* created if missing (mode 0755) */
@@ -205,6 +206,14 @@ int stg_blob_commit(struct stg_blob_writer *w, const char *expected_sha256,
                     char sha_out[65] /* OUT */);
 /* Remove the temp file and free the writer. NULL-safe. */
 void stg_blob_abort(struct stg_blob_writer *w);
+/*
+ * Abort like stg_blob_abort (the temp file is removed: a reader that has it
+ * open keeps reading it), but hand back the running sha256 of exactly the
+ * stg_blob_writer_size() bytes written, so that a caller who cannot store
+ * the rest (disk full) can still verify the whole stream. The caller frees
+ * the hash with sha256_free.
+ */
+struct sha256 *stg_blob_abort_keep_hash(struct stg_blob_writer *w);
 /*
  * sha256 arguments below must be 64 lowercase hex digits (they name files;
  * anything else is refused, so no path can be smuggled in).
