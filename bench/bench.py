@@ -255,8 +255,27 @@ def main():
                      "%.0f MiB/s (direct)" % (big_mib / t_direct), "%.2fx" % (t_direct / t_cold), ""))
         print(rows[-1], flush=True)
 
-        # -- cached big file vs nginx --
+        # -- cold big file again, with nginx as the upstream: the Python fake
+        # spends a core of this 2-core machine sending, which the direct
+        # download does not have to share; nginx sends with sendfile --
         shutil.copy(big, os.path.join(root, "big.whl"))
+        spec["raw"]["/simple/bigngx/"] = {
+            "body": '<a href="http://127.0.0.1:%d/big.whl#sha256=%s">%s</a>'
+                    % (ngx_port, big_sha, os.path.basename(big)),
+            "content_type": "text/html"}
+        c = http.client.HTTPConnection("127.0.0.1", up_port)
+        c.request("POST", "/_fake/spec", body=json.dumps(spec))
+        c.getresponse().read()
+        c.close()
+        st, h, body = get(port, "/simple/bigngx/", {"Accept": PIP_ACCEPT})
+        ngx_cold_path = "/" + json.loads(body)["files"][0]["url"].split("../")[-1]
+        t_direct = min(curl_time(nbase + "/big.whl") for _ in range(2))
+        t_cold = curl_time(base + ngx_cold_path)
+        rows.append(("cold %d MiB file, nginx upstream" % big_mib, "%.0f MiB/s" % (big_mib / t_cold),
+                     "%.0f MiB/s (direct)" % (big_mib / t_direct), "%.2fx" % (t_direct / t_cold), ""))
+        print(rows[-1], flush=True)
+
+        # -- cached big file vs nginx --
         t_imx = min(curl_time(base + big_path) for _ in range(3))
         t_ngx = min(curl_time(nbase + "/big.whl") for _ in range(3))
         rows.append(("cached %d MiB file" % big_mib, "%.0f MiB/s" % (big_mib / t_imx),
@@ -303,7 +322,15 @@ def main():
                      "%d upstream request(s)" % len(reqs), "%.1f s" % t50, ""))
         print(rows[-1], flush=True)
 
-        # -- 2,000 idle connections: latency and RSS --
+        # -- 2,000 idle connections: latency and RSS, on a fresh server that
+        # has served the small page (the big-file tests above leave freed
+        # malloc arenas in the process's RSS) --
+        imx.send_signal(signal.SIGTERM)
+        imx.wait(30)
+        imx = procs.start([BIN, "serve", "--config", cfg], stderr=open(os.path.join(tmp, "imx.log"), "a"))
+        wait_http(port, "/healthz")
+        get(port, "/simple/demo-pkg/")
+        rss0 = rss_kib(imx.pid)
         idle = []
         for _ in range(2000):
             s = socket.create_connection(("127.0.0.1", port))
@@ -319,7 +346,7 @@ def main():
         for s in idle:
             s.close()
         rows.append(("2,000 idle connections", "p99 %.2f ms" % lat[int(len(lat) * 0.99) - 1],
-                     "RSS %.1f MiB" % (rss / 1024), "", ""))
+                     "RSS %.1f MiB" % (rss / 1024), "", "RSS before: %.1f MiB" % (rss0 / 1024)))
         print(rows[-1], flush=True)
 
         # -- numpy merge+render from cached inputs: restart (rendered pages
@@ -343,6 +370,16 @@ def main():
             assert st == 200 and st2 == 200
             imx.send_signal(signal.SIGTERM)
             imx.wait(30)
+        rb = os.path.join(os.path.dirname(os.path.dirname(BIN)), "bench", "render_bench")
+        if os.path.exists(rb):
+            out = subprocess.run([rb, os.path.join(SHARED, "fixtures", "pypi-html-real", "numpy.html"),
+                                  "50"], capture_output=True, text=True, timeout=300).stdout
+            for line in out.splitlines():
+                m = re.search(r"^(\w+): .*median ([\d.]+) ms, p90 ([\d.]+) ms", line)
+                if m:
+                    rows.append(("numpy merge+render in process (%s)" % m.group(1),
+                                 "median %s ms" % m.group(2), "", "",
+                                 "p90 %s ms; build/bench/render_bench" % m.group(3)))
         rows.append(("numpy merge+render, parsed inputs in memory", "median %.1f ms" % statistics.median(warm),
                      "", "", "new rendering of a cached input, incl. HTTP"))
         rows.append(("numpy page after restart (read+parse from LMDB)", "median %.1f ms" % statistics.median(cold),

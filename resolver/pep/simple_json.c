@@ -280,27 +280,44 @@ int simple__render_json_tree(const struct simple_project *p, const char *name, s
  * same order, jansson's escapes), which tests/unit/resolver/pep/ checks on
  * every fixture.
  */
+/* Bytes put_jstr must look at: 1 = escape, 2 = non-ASCII (UTF-8 check). */
+static const unsigned char jclass[256] = {
+    [0x01] = 1, [0x02] = 1, [0x03] = 1, [0x04] = 1, [0x05] = 1, [0x06] = 1, [0x07] = 1,
+    [0x08] = 1, [0x09] = 1, [0x0a] = 1, [0x0b] = 1, [0x0c] = 1, [0x0d] = 1, [0x0e] = 1,
+    [0x0f] = 1, [0x10] = 1, [0x11] = 1, [0x12] = 1, [0x13] = 1, [0x14] = 1, [0x15] = 1,
+    [0x16] = 1, [0x17] = 1, [0x18] = 1, [0x19] = 1, [0x1a] = 1, [0x1b] = 1, [0x1c] = 1,
+    [0x1d] = 1, [0x1e] = 1, [0x1f] = 1, ['"'] = 1, ['\\'] = 1,
+    [0x80 ... 0xff] = 2,
+};
+
 static void put_jstr(struct buf *b, const char *s)
 {
     static const char hexd[] = "0123456789ABCDEF";
     char *fixed = NULL;
     const char *run;
+    const unsigned char *u = (const unsigned char *)s;
+    unsigned seen = 0;
 
-    for (const unsigned char *q = (const unsigned char *)s; *q; q++) {
-        if (*q >= 0x80) {
-            /* Non-ASCII: repair invalid UTF-8 the way jstr() does. */
-            fixed = simple__utf8_dup(s, strlen(s));
-            s = fixed;
-            break;
-        }
+    /* One table-driven pass: plain ASCII, the common case, is appended whole. */
+    while (*u)
+        seen |= jclass[*u++];
+    if (seen == 0) {
+        buf_putc(b, '"');
+        buf_append(b, s, (size_t)((const char *)u - s));
+        buf_putc(b, '"');
+        return;
+    }
+    if (seen & 2) {
+        /* Non-ASCII: repair invalid UTF-8 the way jstr() does. */
+        fixed = simple__utf8_dup(s, strlen(s));
+        s = fixed;
     }
     buf_putc(b, '"');
     run = s;
     for (const char *q = s;; q++) {
         unsigned char c;
-        /* Skip to the next byte that needs escaping (strcspn is vectorised). */
-        q += strcspn(q, "\"\\\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e\x0f"
-                        "\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f");
+        while (jclass[(unsigned char)*q] != 1 && *q != '\0')
+            q++;
         c = (unsigned char)*q;
         buf_append(b, run, (size_t)(q - run));
         if (c == '\0')
@@ -329,8 +346,8 @@ static void put_jstr(struct buf *b, const char *s)
             buf_append(b, "\\t", 2);
             break;
         default: {
-            char u[6] = {'\\', 'u', '0', '0', hexd[c >> 4], hexd[c & 15]};
-            buf_append(b, u, sizeof(u));
+            char esc[6] = {'\\', 'u', '0', '0', hexd[c >> 4], hexd[c & 15]};
+            buf_append(b, esc, sizeof(esc));
         }
         }
     }
@@ -389,8 +406,17 @@ static void put_file(struct buf *b, const struct simple_file *f)
         else
             buf_appends(b, "true");
     }
-    if (f->size >= 0)
-        buf_printf(b, ",\"size\":%lld", (long long)f->size);
+    if (f->size >= 0) {
+        char num[24];
+        size_t k = sizeof(num);
+        uint64_t v = (uint64_t)f->size;
+        do {
+            num[--k] = (char)('0' + v % 10);
+            v /= 10;
+        } while (v);
+        buf_append(b, ",\"size\":", 8);
+        buf_append(b, num + k, sizeof(num) - k);
+    }
     put_opt(b, "upload-time", f->upload_time);
     put_opt(b, "provenance", f->provenance);
     buf_putc(b, '}');
