@@ -651,6 +651,13 @@ static int cmd_serve(int argc, char **argv)
 out:
     gc_stop(&gc);
     srv_free(srv);
+    /*
+     * Cancel the downloads still running (a multi-GB wheel would otherwise
+     * hold the exit for minutes): each fails, keeps nothing, and ends, which
+     * is what freeing the resolver waits for.
+     */
+    upstream_free(st.up);
+    st.up = NULL;
     /* Every request thread has ended: the root holds the last generation reference. */
     if (have_root)
         route_root_release(&root);
