@@ -7,47 +7,20 @@ unites both pages, so the higher PyPI version is visible (and wins with pip).
 """
 
 import os
-import shutil
 import sys
-import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Indexmux, explain  # noqa: E402
-from virtual_fixture import LINUX, Universe, json_page, page_origins, pip_download  # noqa: E402
+from harness import explain  # noqa: E402
+from virtual_fixture import LINUX, json_page, page_origins, pip_download, UniverseCase  # noqa: E402
 
 PRIVATE = "acme_internal-1.2.0-py3-none-any.whl"
 SQUAT = "acme_internal-99.0.0-py3-none-any.whl"
 JINJA = "jinja2-3.1.4-py3-none-any.whl"
 
 
-class VirtualCorp(unittest.TestCase):
-
-    @classmethod
-    def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="imx-virtual-corp-")
-        cls.u = Universe(cls.tmp)
-        try:
-            cls.imx = Indexmux(cls.u.config()).start()
-        except BaseException:
-            cls.u.stop()
-            shutil.rmtree(cls.tmp, ignore_errors=True)
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            rc = cls.imx.stop()
-            log = cls.imx.log()
-            cls.imx.cleanup()
-        finally:
-            cls.u.stop()
-            shutil.rmtree(cls.tmp, ignore_errors=True)
-        if rc != 0:
-            raise AssertionError("indexmux exited with %r\n%s" % (rc, log))
-
-    def setUp(self):
-        self.u.reset()
+class VirtualCorp(UniverseCase):
+    serve_kwargs = {}
 
     def test_first_index_private_version_and_deps_from_pypi(self):
         p, got = pip_download(self.imx, "corp", LINUX, "acme-internal", deps=True)

@@ -14,14 +14,12 @@ How to run explain (found here, asserted below):
 
 import json
 import os
-import shutil
 import sys
-import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Indexmux, run_imx  # noqa: E402
-from virtual_fixture import Universe, json_page  # noqa: E402
+from virtual_fixture import json_page, UniverseCase  # noqa: E402
 
 PIN_TRUE = "source 1 marker platform_system != 'Darwin' is true"
 PIN_FALSE = "source 1 marker platform_system != 'Darwin' is false"
@@ -56,21 +54,8 @@ def expected_text(view, project, listed, decisions):
     return lines
 
 
-class VirtualExplain(unittest.TestCase):
-
-    @classmethod
-    def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="imx-virtual-explain-")
-        try:
-            cls.u = Universe(cls.tmp)
-        except BaseException:
-            shutil.rmtree(cls.tmp, ignore_errors=True)
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.u.stop()
-        shutil.rmtree(cls.tmp, ignore_errors=True)
+class VirtualExplain(UniverseCase):
+    pass
 
     def explain_cli(self, imx, *args):
         return run_imx("explain", "--config", imx.config_path, "--data-dir", imx.data_dir,

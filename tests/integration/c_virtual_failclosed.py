@@ -6,35 +6,17 @@ squatted 9.9.9). Projects that do not need the pinned index are unaffected.
 """
 
 import os
-import shutil
 import sys
-import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Indexmux, explain, free_port  # noqa: E402
-from virtual_fixture import (JSON_ACCEPT, LINUX, PIP_ACCEPT, Universe,  # noqa: E402
-                             json_page, pip_download)
+from virtual_fixture import (JSON_ACCEPT, LINUX, PIP_ACCEPT,  # noqa: E402
+                             UniverseCase, json_page, pip_download)
 
 
-class VirtualFailClosed(unittest.TestCase):
-
-    @classmethod
-    def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="imx-virtual-failclosed-")
-        try:
-            cls.u = Universe(cls.tmp)
-        except BaseException:
-            shutil.rmtree(cls.tmp, ignore_errors=True)
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.u.stop()
-        shutil.rmtree(cls.tmp, ignore_errors=True)
-
-    def setUp(self):
-        self.u.reset()
+class VirtualFailClosed(UniverseCase):
+    pass
 
     def assert502(self, imx, view, index):
         for accept in (JSON_ACCEPT, {"Accept": PIP_ACCEPT}, {"Accept": "text/html"}):

@@ -10,31 +10,16 @@ Universe with pytag="cp311"), which this interpreter accepts on glibc >= 2.17.
 """
 
 import os
-import shutil
 import sys
-import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Indexmux, explain, pip, run_python, venv  # noqa: E402
-from virtual_fixture import Universe  # noqa: E402
+from virtual_fixture import UniverseCase  # noqa: E402
 
 
-class VirtualInstall(unittest.TestCase):
-
-    @classmethod
-    def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="imx-virtual-install-")
-        try:
-            cls.u = Universe(cls.tmp, pytag="cp311")
-        except BaseException:
-            shutil.rmtree(cls.tmp, ignore_errors=True)
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.u.stop()
-        shutil.rmtree(cls.tmp, ignore_errors=True)
+class VirtualInstall(UniverseCase):
+    universe_kwargs = {"pytag": "cp311"}
 
     def test_pip_install_torch_gets_cu124_build(self):
         with Indexmux(self.u.config()) as imx:

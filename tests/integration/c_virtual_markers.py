@@ -18,14 +18,11 @@ Projects (besides the Universe's torch/numpy/...):
 
 import json
 import os
-import shutil
 import sys
-import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Indexmux  # noqa: E402
-from virtual_fixture import Universe, json_page, page_origins  # noqa: E402
+from virtual_fixture import json_page, page_origins, UniverseCase  # noqa: E402
 
 CPU, CU, PYPI = "pytorch-cpu", "pytorch-cu124", "pypi"
 
@@ -105,32 +102,9 @@ def add_projects(u, pypi, torch):
     ]
 
 
-class VirtualMarkers(unittest.TestCase):
-
-    @classmethod
-    def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="imx-virtual-markers-")
-        cls.u = None
-        try:
-            cls.u = Universe(cls.tmp, extra_projects=add_projects)
-            cls.imx = Indexmux(cls.u.config(extra=VIEWS)).start()
-        except BaseException:
-            if cls.u:
-                cls.u.stop()
-            shutil.rmtree(cls.tmp, ignore_errors=True)
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            rc = cls.imx.stop()
-            log = cls.imx.log()
-            cls.imx.cleanup()
-        finally:
-            cls.u.stop()
-            shutil.rmtree(cls.tmp, ignore_errors=True)
-        if rc != 0:
-            raise AssertionError("indexmux exited with %r\n%s" % (rc, log))
+class VirtualMarkers(UniverseCase):
+    universe_kwargs = {"extra_projects": add_projects}
+    serve_kwargs = {"extra": VIEWS}
 
     def page(self, view, project):
         st, doc, body = json_page(self.imx, view, project)

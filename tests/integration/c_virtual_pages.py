@@ -8,35 +8,17 @@ upstream request) and rebuilt when an input page changes.
 import copy
 import json
 import os
-import shutil
 import sys
-import tempfile
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Indexmux  # noqa: E402
-from virtual_fixture import JSON_ACCEPT, LINUX_TAG, Universe, json_page  # noqa: E402
+from virtual_fixture import JSON_ACCEPT, LINUX_TAG, json_page, UniverseCase  # noqa: E402
 
 
-class VirtualPages(unittest.TestCase):
-
-    @classmethod
-    def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="imx-virtual-pages-")
-        try:
-            cls.u = Universe(cls.tmp)
-        except BaseException:
-            shutil.rmtree(cls.tmp, ignore_errors=True)
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.u.stop()
-        shutil.rmtree(cls.tmp, ignore_errors=True)
-
-    def setUp(self):
-        self.u.reset()
+class VirtualPages(UniverseCase):
+    pass
 
     def project_list(self, imx, view):
         st, h, body = imx.get("/%s/simple/" % view, JSON_ACCEPT)

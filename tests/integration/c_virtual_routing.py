@@ -9,15 +9,13 @@ tests only read, so their order does not matter.
 """
 
 import os
-import shutil
 import sys
-import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Indexmux, explain  # noqa: E402
-from virtual_fixture import (AARCH64, LINUX, MACOS, WINDOWS, Universe, json_page,  # noqa: E402
-                             page_origins, pip_download, upstream_paths)
+from harness import explain  # noqa: E402
+from virtual_fixture import (AARCH64, LINUX, MACOS, WINDOWS, json_page,  # noqa: E402
+                             UniverseCase, page_origins, pip_download, upstream_paths)
 
 P = "cp312"
 T_CU_LINUX = "torch-2.5.1+cu124-cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"
@@ -32,30 +30,8 @@ T_SQUAT_LINUX = "torch-9.9.9-cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86
 T_SQUAT_WIN = "torch-9.9.9-cp312-cp312-win_amd64.whl"
 
 
-class VirtualRouting(unittest.TestCase):
-
-    @classmethod
-    def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="imx-virtual-routing-")
-        cls.u = Universe(cls.tmp)
-        try:
-            cls.imx = Indexmux(cls.u.config()).start()
-        except BaseException:
-            cls.u.stop()
-            shutil.rmtree(cls.tmp, ignore_errors=True)
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            rc = cls.imx.stop()
-            log = cls.imx.log()
-            cls.imx.cleanup()
-        finally:
-            cls.u.stop()
-            shutil.rmtree(cls.tmp, ignore_errors=True)
-        if rc != 0:
-            raise AssertionError("indexmux exited with %r\n%s" % (rc, log))
+class VirtualRouting(UniverseCase):
+    serve_kwargs = {}
 
     def download(self, view, platform, *reqs):
         p, got = pip_download(self.imx, view, platform, *reqs)

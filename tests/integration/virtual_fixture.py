@@ -27,7 +27,9 @@ pip download tests, "cp311" for the install test on this machine's python).
 
 import json
 import os
+import shutil
 import tempfile
+import unittest
 
 from harness import FakeIndex, PIP_ACCEPT, pip, wheels
 
@@ -259,3 +261,47 @@ def upstream_paths(fake):
 __all__ = ["Universe", "pip_download", "json_page", "page_origins", "upstream_paths",
            "LINUX", "LINUX_TAG", "AARCH64", "AARCH64_TAG", "WINDOWS", "MACOS", "JSON_ACCEPT",
            "PIP_ACCEPT"]
+
+
+class UniverseCase(unittest.TestCase):
+    """A test class with one set of fake upstreams (cls.u), reset before each test.
+
+    Subclasses may set universe_kwargs (passed to Universe) and, to have one
+    indexmux for the whole class (cls.imx), serve_kwargs (passed to
+    Universe.config)."""
+
+    universe_kwargs = {}
+    serve_kwargs = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="imx-%s-" % cls.__name__.lower())
+        cls.u = None
+        cls.imx = None
+        try:
+            cls.u = Universe(cls.tmp, **cls.universe_kwargs)
+            if cls.serve_kwargs is not None:
+                from harness import Indexmux
+                cls.imx = Indexmux(cls.u.config(**cls.serve_kwargs)).start()
+        except BaseException:
+            if cls.u:
+                cls.u.stop()
+            shutil.rmtree(cls.tmp, ignore_errors=True)
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        rc, log = 0, ""
+        try:
+            if cls.imx:
+                rc = cls.imx.stop()
+                log = cls.imx.log()
+                cls.imx.cleanup()
+        finally:
+            cls.u.stop()
+            shutil.rmtree(cls.tmp, ignore_errors=True)
+        if rc != 0:
+            raise AssertionError("indexmux exited with %r\n%s" % (rc, log))
+
+    def setUp(self):
+        self.u.reset()
