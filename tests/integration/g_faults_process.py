@@ -33,7 +33,7 @@ from g_faults_common import JSON_V1, fsck, raw_get, server, tmp_files  # noqa: E
 from harness import wait_for, wheels  # noqa: E402
 
 DEMO = "/pypi/simple/demo-pkg/"
-BIG_SIZE = 200 * 1000 * 1000
+BIG_SIZE = 500 * 1000 * 1000  # issue 7: "SIGKILL in the middle of a cold 500 MB fetch"
 N_PROJECTS = 240
 
 
