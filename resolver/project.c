@@ -342,6 +342,21 @@ struct fetch_ctx {
     const char *key;     /* "<index>\n<project>": single flight and page cache key */
 };
 
+/*
+ * Write a page record, dropping its parsed copy before and after: a reader
+ * that loaded the old record between the two cannot put it back (pc_put
+ * sees the write count move).
+ */
+static int put_record(struct rsv *r, const struct fetch_ctx *c, const struct stg_page *rec)
+{
+    int rc;
+
+    pc_invalidate(r->pcache, c->key);
+    rc = stg_page_put(r->stg, c->ix->name, c->project, rec);
+    pc_invalidate(r->pcache, c->key);
+    return rc;
+}
+
 static bool is_json(const char *ct)
 {
     return ct && strncmp(ct, "application/vnd.pypi.simple.v1+json", 35) == 0;
@@ -396,8 +411,7 @@ static int fetch_page(void *arg)
     if (resp.status == 304 && have_old && old.state == STG_PAGE_PRESENT) {
         rsv__count_page(r, ix, RSV_PAGE_REVALIDATED);
         old.fetched_at = rsv__now();
-        pc_invalidate(r->pcache, c->key);
-        rc = stg_page_put(r->stg, ix->name, c->project, &old);
+        rc = put_record(r, c, &old);
         goto out;
     }
     if (resp.status == 200 || resp.status == 404 || resp.status == 403 || resp.status == 410)
@@ -405,8 +419,7 @@ static int fetch_page(void *arg)
     if (resp.status == 404 || resp.status == 403 || resp.status == 410) {
         rec.state = STG_PAGE_ABSENT;
         rec.fetched_at = rsv__now();
-        pc_invalidate(r->pcache, c->key);
-        rc = stg_page_put(r->stg, ix->name, c->project, &rec);
+        rc = put_record(r, c, &rec);
         goto out;
     }
     if (resp.status != 200) {
@@ -463,8 +476,7 @@ static int fetch_page(void *arg)
     rec.url = resp.effective_url ? resp.effective_url : url;
     rec.body = body.p ? body.p : (char *)"";
     rec.body_len = body.len;
-    pc_invalidate(r->pcache, c->key);
-    rc = stg_page_put(r->stg, ix->name, c->project, &rec);
+    rc = put_record(r, c, &rec);
     if (rc) {
         /* A local fault, not the upstream's: say so to the client too. */
         log_warnx("cannot store page '%s' of '%s': %s", c->project, ix->name, imx_strerror(rc));
