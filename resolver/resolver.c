@@ -400,6 +400,14 @@ static void rewrite_links(struct rsv *r, struct rsv__merged *m, unsigned depth)
         struct simple_file *f = &p->files[i];
         const char *key = m->keys[i];
 
+        /*
+         * PEP 658 metadata advertised without a sha256 cannot be fetched
+         * through (fetch.c verifies what it keeps), and a client that is
+         * promised .metadata fails hard on a 404: advertise only what we
+         * can serve. A stored wheel's own METADATA may replace it below.
+         */
+        if (f->core_metadata && !simple_hashes_get(&f->core_metadata_hashes, "sha256"))
+            f->core_metadata = false;
         if (r->offline || !simple_hashes_get(&f->hashes, "sha256") ||
             (!f->core_metadata && is_wheel(f->filename))) {
             struct stg_file rec = {0};

@@ -7,3 +7,5 @@ imx_integration_test(b_mirror_files SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integrati
 imx_integration_test(b_mirror_cache SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/b_mirror_cache.py)
 imx_integration_test(b_mirror_faults SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/b_mirror_faults.py)
 imx_integration_test(b_mirror_big SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/b_mirror_big.py)
+imx_integration_test(b_mirror_metadata_true
+                     SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/b_mirror_metadata_true.py)
