@@ -7,7 +7,6 @@ stored (the next request goes upstream again), and once the upstream is
 fixed the next request succeeds and is then served from the store.
 """
 
-import http.client
 import os
 import shutil
 import sys
@@ -17,38 +16,10 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from b_mirror_common import (PLATFORM_ARGS, Mirror, blob_files, describe,  # noqa: E402
                              file_entry)
-from harness import explain, pip, wheels  # noqa: E402
+from harness import explain, pip, raw_get, wheels  # noqa: E402
 
 DEMO = "/pypi/simple/demo-pkg/"
 TORCH = "/pytorch-cu124/simple/torch/"
-
-
-def raw_get(port, path, timeout=30):
-    """(status, Content-Length, bytes received, complete?) without raising
-    on a cut body."""
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        c.request("GET", path, headers={"Accept-Encoding": "identity"})
-        r = c.getresponse()
-        clen = r.getheader("Content-Length")
-        got = []
-        complete = True
-        try:
-            while True:
-                b = r.read(65536)
-                if not b:
-                    break
-                got.append(b)
-        except (http.client.IncompleteRead, ConnectionError, OSError) as e:
-            if isinstance(e, http.client.IncompleteRead):
-                got.append(e.partial)
-            complete = False
-        body = b"".join(got)
-        if clen is not None and len(body) != int(clen):
-            complete = False
-        return r.status, clen, body, complete
-    finally:
-        c.close()
 
 
 class CorruptUpstream(unittest.TestCase):

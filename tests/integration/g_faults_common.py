@@ -13,14 +13,14 @@ and a small page cap, plus:
     rss_kib(pid)          VmRSS and VmHWM of a process from /proc/<pid>/status
 """
 
-import http.client
 import os
 import sys
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Indexmux, run_imx, toml_str  # noqa: E402
+# raw_get is re-exported for the g_faults_* suites.
+from harness import Indexmux, raw_get, run_imx, toml_str  # noqa: E402, F401
 
 JSON_V1 = "application/vnd.pypi.simple.v1+json"
 
@@ -58,35 +58,6 @@ indexes = ["pytorch-cu124", "pypi"]
 index-strategy = "first-index"
 %s""" % (timeout, timeout, toml_str(max_page_size), server_extra, toml_str(pypi_url), ttl,
          negative_ttl, toml_str(torch_url), ttl, negative_ttl, extra)
-
-
-def raw_get(port, path, timeout=60, headers=None):
-    """(status, Content-Length or None, bytes received, complete?) without
-    raising on a cut body; complete means the framing (length or final chunk)
-    was honoured."""
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        c.request("GET", path, headers=dict({"Accept-Encoding": "identity"}, **(headers or {})))
-        r = c.getresponse()
-        clen = r.getheader("Content-Length")
-        got = []
-        complete = True
-        try:
-            while True:
-                b = r.read(65536)
-                if not b:
-                    break
-                got.append(b)
-        except (http.client.IncompleteRead, ConnectionError, OSError) as e:
-            if isinstance(e, http.client.IncompleteRead):
-                got.append(e.partial)
-            complete = False
-        body = b"".join(got)
-        if clen is not None and len(body) != int(clen):
-            complete = False
-        return r.status, clen, body, complete
-    finally:
-        c.close()
 
 
 class Prober:

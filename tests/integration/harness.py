@@ -368,3 +368,32 @@ def explain(proc):
     """Text for assertion messages about a CompletedProcess."""
     return "exit %s\n--- stdout\n%s\n--- stderr\n%s" % (
         proc.returncode, proc.stdout[-6000:], proc.stderr[-6000:])
+
+
+def raw_get(port, path, timeout=60, headers=None):
+    """(status, Content-Length or None, bytes received, complete?) without
+    raising on a cut body; complete means the framing (length or final chunk)
+    was honoured."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        c.request("GET", path, headers=dict({"Accept-Encoding": "identity"}, **(headers or {})))
+        r = c.getresponse()
+        clen = r.getheader("Content-Length")
+        got = []
+        complete = True
+        try:
+            while True:
+                b = r.read(65536)
+                if not b:
+                    break
+                got.append(b)
+        except (http.client.IncompleteRead, ConnectionError, OSError) as e:
+            if isinstance(e, http.client.IncompleteRead):
+                got.append(e.partial)
+            complete = False
+        body = b"".join(got)
+        if clen is not None and len(body) != int(clen):
+            complete = False
+        return r.status, clen, body, complete
+    finally:
+        c.close()
