@@ -75,8 +75,3 @@ out:
     buf_release(&stamps);
     return rc;
 }
-
-void rsv_counters(const struct rsv *r, struct rsv_counters *out)
-{
-    out->hash_conflicts = __atomic_load_n(&r->hash_conflicts, __ATOMIC_RELAXED);
-}

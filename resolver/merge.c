@@ -33,8 +33,8 @@
 struct rsv__markers {
     struct marker **m;
     size_t n;
-    size_t *view_off; /* first slot of each view */
-    size_t *pin_off;  /* per view, per pin: offset relative to view_off */
+    size_t *view_pins;  /* per view: index of its first pin in pin_slot */
+    size_t *pin_slot;   /* per pin of every view: slot of its first source in m */
 };
 
 static size_t marker_slot(const struct rsv__markers *mk, const struct config *cfg,
@@ -42,11 +42,7 @@ static size_t marker_slot(const struct rsv__markers *mk, const struct config *cf
 {
     size_t vi = (size_t)(v - cfg->views);
     size_t pi = (size_t)(p - v->pins);
-    size_t base = mk->view_off[vi];
-    size_t off = 0;
-    for (size_t i = 0; i < pi; i++)
-        off += v->pins[i].nsources;
-    return base + off + s;
+    return mk->pin_slot[mk->view_pins[vi] + pi] + s;
 }
 
 int rsv__markers_new(const struct config *cfg, struct rsv__markers **out, struct buf *why)
@@ -56,11 +52,19 @@ int rsv__markers_new(const struct config *cfg, struct rsv__markers **out, struct
     size_t slot = 0;
     char err[256];
 
-    mk->view_off = xcalloc(cfg->nviews + 1, sizeof(size_t));
+    size_t npins = 0;
+
+    mk->view_pins = xcalloc(cfg->nviews + 1, sizeof(size_t));
     for (size_t v = 0; v < cfg->nviews; v++) {
-        mk->view_off[v] = total;
-        for (size_t p = 0; p < cfg->views[v].npins; p++)
+        mk->view_pins[v] = npins;
+        npins += cfg->views[v].npins;
+    }
+    mk->pin_slot = xcalloc(npins + 1, sizeof(size_t));
+    for (size_t v = 0; v < cfg->nviews; v++) {
+        for (size_t p = 0; p < cfg->views[v].npins; p++) {
+            mk->pin_slot[mk->view_pins[v] + p] = total;
             total += cfg->views[v].pins[p].nsources;
+        }
     }
     mk->n = total;
     mk->m = xcalloc(total + 1, sizeof(*mk->m));
@@ -91,8 +95,8 @@ void rsv__markers_free(struct rsv__markers *mk)
     for (size_t i = 0; i < mk->n; i++)
         marker_free(mk->m[i]);
     free(mk->m);
-    free(mk->view_off);
-    free(mk->pin_off);
+    free(mk->view_pins);
+    free(mk->pin_slot);
     free(mk);
 }
 
@@ -224,7 +228,6 @@ static bool add_file(struct merge_state *st, const struct config_index *ix,
             log_warnx("'%s' of '%s' differs between '%s' and '%s': keeping the one from '%s'",
                       f->filename, st->project, st->out->origin[dup]->name, ix->name,
                       st->out->origin[dup]->name);
-            __atomic_add_fetch(&st->r->hash_conflicts, 1, __ATOMIC_RELAXED);
             rsv__count_hash_conflict(st->r);
         }
         rsv__count_rule(st->r, st->view, RSV_RULE_DUPLICATE);

@@ -186,12 +186,6 @@ void rsv_range_release(struct rsv_range *rg); /* NULL-safe; frees body */
 int rsv_explain(struct rsv *r, const char *route, const char *project, struct buf *text,
                 struct buf *json, struct buf *why);
 
-/* Counters for /metrics and stats. */
-struct rsv_counters {
-    uint64_t hash_conflicts;
-};
-void rsv_counters(const struct rsv *r, struct rsv_counters *out /* OUT */);
-
 /*
  * The counters this resolver moves (metrics.h): opts.metrics, or its private
  * ones. Borrowed: valid while the rsv (or the caller's metrics) lives.

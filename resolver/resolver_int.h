@@ -94,7 +94,6 @@ struct rsv {
                                    pages show of it (computed sha256, synthesized PEP 658
                                    metadata): rendered pages older than it are rebuilt */
     struct rsv__markers *markers; /* parsed pin markers (merge.c) */
-    uint64_t hash_conflicts;    /* same filename, different sha256 (atomic) */
     struct rsv_metrics *metrics; /* counters (metrics.c); shared unless own_metrics */
     bool own_metrics;
     struct rsv_metrics_index **ix_slots; /* parallel to cfg->indexes */
