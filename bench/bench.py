@@ -152,6 +152,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="shorter runs, 256 MiB file")
     ap.add_argument("--big-mib", type=int, default=1024)
+    ap.add_argument("--pages-only", action="store_true",
+                    help="only the page rows (req/s vs nginx), then stop")
     args = ap.parse_args()
     secs = 4 if args.quick else 8
     big_mib = 256 if args.quick else args.big_mib
@@ -244,6 +246,9 @@ def main():
                   ["Accept: " + PIP_ACCEPT])
         ratio_row("numpy page JSON gzip", base + "/simple/numpy/", nbase + "/numpy.json",
                   ["Accept: " + PIP_ACCEPT, "Accept-Encoding: gzip"])
+
+        if args.pages_only:
+            return 0
 
         # -- cold big file: through indexmux vs directly from the fake --
         direct_url = None

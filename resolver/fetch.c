@@ -67,6 +67,7 @@ struct rsv__flight {
     uint64_t written;  /* bytes in the temp file */
     bool done;
     unsigned waiting;  /* readers blocked in rsv_body_read */
+    struct rsv_body *wakers; /* armed by rsv_body_read_nb, fired by wake_readers */
     int result;        /* 0: verified; else an IMX_E* code */
     char why[512];
     int rfd;           /* read side of the temp file (survives its rename) */
@@ -141,6 +142,24 @@ static void flight_unref(struct rsv__flight *f)
     free(f);
 }
 
+/*
+ * Under f->mu: call every armed one-shot wake-up (rsv_body_read_nb) once.
+ * The callbacks only signal (libmicrohttpd's resume), they never call back
+ * into the resolver, so holding f->mu here cannot deadlock.
+ */
+static void wake_readers(struct rsv__flight *f)
+{
+    while (f->wakers) {
+        struct rsv_body *b = f->wakers;
+        void (*wake)(void *) = b->wake;
+
+        f->wakers = b->wake_next;
+        b->wake_next = NULL;
+        b->wake_armed = false;
+        wake(b->wake_arg);
+    }
+}
+
 static int on_headers(void *ctx, long status, int64_t content_length)
 {
     struct rsv__flight *f = ctx;
@@ -209,6 +228,7 @@ static int on_data(void *ctx, const void *p, size_t n)
     /* Wake readers only when some wait: most of the time they are sending. */
     if (f->waiting)
         pthread_cond_broadcast(&f->cv);
+    wake_readers(f);
     pthread_mutex_unlock(&f->mu);
     return 0;
 }
@@ -234,6 +254,7 @@ static void finish(struct rsv__flight *f, int result)
         snprintf(f->why, sizeof(f->why), "download of '%s' from '%s' failed: %s",
                  f->rec.filename, f->rec.index, imx_strerror(result));
     pthread_cond_broadcast(&f->cv);
+    wake_readers(f);
     pthread_mutex_unlock(&f->mu);
 }
 
@@ -600,8 +621,9 @@ out:
     return rc;
 }
 
-int rsv_open_file(struct rsv *r, const char *key, const char *filename, bool metadata,
-                  struct rsv_body **out, struct buf *why)
+/* rsv_open_file, or with `nb` rsv_open_stored. */
+static int open_file(struct rsv *r, const char *key, const char *filename, bool metadata,
+                     bool nb, struct rsv_body **out, struct buf *why)
 {
     struct stg_file rec = {0};
     struct rsv__flight *f = NULL;
@@ -625,6 +647,10 @@ int rsv_open_file(struct rsv *r, const char *key, const char *filename, bool met
             rsv__count_file(r, rec.index, RSV_FILE_HIT);
             goto out;
         }
+        if (nb) {
+            rc = IMX_EAGAIN;
+            goto out;
+        }
         if (!rec.metadata_expected_sha256 || r->offline) {
             rc = IMX_ENOTFOUND;
             goto out;
@@ -636,6 +662,10 @@ int rsv_open_file(struct rsv *r, const char *key, const char *filename, bool met
             rsv__count_file(r, rec.index, RSV_FILE_MISS);
         goto out;
     }
+    if (nb && (!rec.sha256 || rsv__now() - rec.last_access > RSV_TOUCH_INTERVAL)) {
+        rc = IMX_EAGAIN; /* a download or a write transaction: not here */
+        goto out;
+    }
     if (rec.sha256 && open_stored(r, rec.sha256, out) == 0) {
         rsv__count_file(r, rec.index, RSV_FILE_HIT);
         /*
@@ -644,6 +674,10 @@ int rsv_open_file(struct rsv *r, const char *key, const char *filename, bool met
          */
         if (rsv__now() - rec.last_access > RSV_TOUCH_INTERVAL)
             stg_file_touch(r->stg, key, rsv__now());
+        goto out;
+    }
+    if (nb) {
+        rc = IMX_EAGAIN;
         goto out;
     }
     if (r->offline) {
@@ -682,7 +716,12 @@ out:
     return rc;
 }
 
-int64_t rsv_body_read(struct rsv_body *b, uint64_t pos, void *dst, size_t n)
+/*
+ * Read from a streaming body. While no byte at pos is released yet: wait
+ * (wake == NULL) or arm b's one-shot wake-up and return IMX_EAGAIN.
+ */
+static int64_t body_read(struct rsv_body *b, uint64_t pos, void *dst, size_t n,
+                         void (*wake)(void *arg), void *arg)
 {
     struct rsv__flight *f = b->flight;
     struct timespec ts;
@@ -690,10 +729,6 @@ int64_t rsv_body_read(struct rsv_body *b, uint64_t pos, void *dst, size_t n)
     unsigned idle = 0;
     ssize_t got;
 
-    if (!f) {
-        got = pread(b->fd, dst, n, (off_t)pos);
-        return got < 0 ? IMX_EIO : (int64_t)got;
-    }
     pthread_mutex_lock(&f->mu);
     for (;;) {
         uint64_t before = f->written;
@@ -709,6 +744,18 @@ int64_t rsv_body_read(struct rsv_body *b, uint64_t pos, void *dst, size_t n)
             int result = f->result;
             pthread_mutex_unlock(&f->mu);
             return result ? (result < 0 ? result : IMX_EUPSTREAM) : 0;
+        }
+        if (wake) {
+            /* One-shot: linked at most once (wake_readers unlinks it). */
+            b->wake = wake;
+            b->wake_arg = arg;
+            if (!b->wake_armed) {
+                b->wake_armed = true;
+                b->wake_next = f->wakers;
+                f->wakers = b;
+            }
+            pthread_mutex_unlock(&f->mu);
+            return IMX_EAGAIN;
         }
         deadline_after(&ts, 1);
         f->waiting++;
@@ -746,6 +793,40 @@ int64_t rsv_body_read(struct rsv_body *b, uint64_t pos, void *dst, size_t n)
     return (int64_t)got;
 }
 
+int rsv_open_file(struct rsv *r, const char *key, const char *filename, bool metadata,
+                  struct rsv_body **out, struct buf *why)
+{
+    return open_file(r, key, filename, metadata, false, out, why);
+}
+
+int rsv_open_stored(struct rsv *r, const char *key, const char *filename, bool metadata,
+                    struct rsv_body **out)
+{
+    return open_file(r, key, filename, metadata, true, out, NULL);
+}
+
+int64_t rsv_body_read(struct rsv_body *b, uint64_t pos, void *dst, size_t n)
+{
+    ssize_t got;
+
+    if (b->flight)
+        return body_read(b, pos, dst, n, NULL, NULL);
+    got = pread(b->fd, dst, n, (off_t)pos);
+    return got < 0 ? IMX_EIO : (int64_t)got;
+}
+
+int64_t rsv_body_read_nb(struct rsv_body *b, uint64_t pos, void *dst, size_t n,
+                         void (*wake)(void *arg), void *arg)
+{
+    ssize_t got;
+
+    assert(wake != NULL);
+    if (b->flight)
+        return body_read(b, pos, dst, n, wake, arg);
+    got = pread(b->fd, dst, n, (off_t)pos);
+    return got < 0 ? IMX_EIO : (int64_t)got;
+}
+
 void rsv_body_free(struct rsv_body *b)
 {
     if (!b)
@@ -754,6 +835,18 @@ void rsv_body_free(struct rsv_body *b)
         close(b->fd);
     if (b->flight && b->metrics)
         __atomic_sub_fetch(&b->metrics->transfer_clients, 1, __ATOMIC_RELAXED);
+    if (b->flight && b->wake_armed) {
+        /* Disarm under the lock: after this no wake-up can reach the caller's arg. */
+        struct rsv_body **pp;
+        pthread_mutex_lock(&b->flight->mu);
+        for (pp = &b->flight->wakers; *pp; pp = &(*pp)->wake_next) {
+            if (*pp == b) {
+                *pp = b->wake_next;
+                break;
+            }
+        }
+        pthread_mutex_unlock(&b->flight->mu);
+    }
     flight_unref(b->flight);
     free(b);
 }

@@ -151,6 +151,19 @@ bool rsv_page_gzip(struct rsv_page *pub, const char **gz, size_t *gz_len)
     return ok;
 }
 
+bool rsv_page_gzip_tried(struct rsv_page *pub)
+{
+    struct page_impl *p = (struct page_impl *)pub;
+    bool tried;
+
+    if (pub->len < 512)
+        return true;
+    pthread_mutex_lock(&p->mu);
+    tried = p->gz_tried;
+    pthread_mutex_unlock(&p->mu);
+    return tried;
+}
+
 static struct rsv__cache *cache_new(void)
 {
     struct rsv__cache *c = xcalloc(1, sizeof(*c));
@@ -543,6 +556,29 @@ out:
     buf_release(&stamps);
     free(key);
     return rc;
+}
+
+int rsv_get_cached(struct rsv *r, const char *route, const char *project, enum rsv_format fmt,
+                   unsigned depth, struct rsv_page **out)
+{
+    struct page_impl *p;
+    char *key;
+    uint64_t gen = 0;
+
+    CHECK_OBJ(r, RSV_MAGIC);
+    /* The keys and generations of rsv_get_page and rsv_get_list. */
+    if (project) {
+        key = xasprintf("%s\n%s\n%d\n%u", route, project, (int)fmt, depth);
+        gen = __atomic_load_n(&r->files_gen, __ATOMIC_ACQUIRE);
+    } else {
+        key = xasprintf("%s\n\n%d", route, (int)fmt);
+    }
+    p = cache_get_fresh(r->rendered, key, rsv__now(), gen);
+    free(key);
+    if (!p)
+        return IMX_EAGAIN;
+    *out = &p->pub;
+    return 0;
 }
 
 static int cmp_names(const void *a, const void *b)

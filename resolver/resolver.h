@@ -11,9 +11,10 @@
  * the single-flight download of files. It never holds an LMDB transaction
  * across network I/O.
  *
- * Threading: every function may be called from any thread concurrently
- * (the server runs one thread per connection); functions block while an
- * upstream is asked.
+ * Threading: every function may be called from any thread concurrently;
+ * most block while an upstream is asked. The server's event threads call
+ * only the non-blocking ones (rsv_get_cached, rsv_page_gzip_tried,
+ * rsv_open_stored, rsv_body_read_nb) and hand the rest to worker threads.
  *
  * Calling sequence: rsv_new -> rsv_* from any thread -> rsv_free (after the
  * server stopped; waits for background downloads to end).
@@ -70,6 +71,21 @@ void rsv_page_unref(struct rsv_page *p); /* NULL-safe */
 bool rsv_page_gzip(struct rsv_page *p, const char **gz /* OUT */, size_t *len /* OUT */);
 
 /*
+ * rsv_page_gzip would not compress now: the gzip was made (or failed) or the
+ * page is too small. For event loops, which must not spend milliseconds.
+ */
+bool rsv_page_gzip_tried(struct rsv_page *p);
+
+/*
+ * For event loops: the page rsv_get_page (project != NULL) or rsv_get_list
+ * (project == NULL) would return, if it is in memory and fresh: no LMDB, no
+ * upstream, no rendering. Returns 0 with *out, or IMX_EAGAIN: ask
+ * rsv_get_page / rsv_get_list from a thread that may block.
+ */
+int rsv_get_cached(struct rsv *r, const char *route, const char *project, enum rsv_format fmt,
+                   unsigned depth, struct rsv_page **out /* OUT */);
+
+/*
  * The page of `project` (normalized) in route `route`, rendered in `fmt`.
  * `depth` says where the page is mounted so that relative file links work:
  * the number of path segments between the server root and the page's
@@ -99,6 +115,11 @@ struct rsv_body {
     char sha256[65];      /* "" when not yet known (streaming) */
     struct rsv__flight *flight; /* streaming source, NULL when stored */
     struct rsv_metrics *metrics; /* private: counts the streaming client */
+    /* private, under the flight's lock: the wake-up armed by rsv_body_read_nb */
+    bool wake_armed;
+    void (*wake)(void *arg);
+    void *wake_arg;
+    struct rsv_body *wake_next;
 };
 
 /*
@@ -112,6 +133,14 @@ struct rsv_body {
 int rsv_open_file(struct rsv *r, const char *key, const char *filename, bool metadata,
                   struct rsv_body **out /* OUT */, struct buf *why);
 /*
+ * rsv_open_file for event loops: only what needs neither the network nor a
+ * write transaction. Returns 0 with a stored body (fd >= 0), or IMX_EAGAIN
+ * for everything else (not stored, not known, metadata not stored, or an
+ * access time to record): call rsv_open_file from a thread that may block.
+ */
+int rsv_open_stored(struct rsv *r, const char *key, const char *filename, bool metadata,
+                    struct rsv_body **out /* OUT */);
+/*
  * Read up to n bytes at offset pos of a streaming body. Blocks until bytes
  * are there. Returns the count (> 0), 0 at the verified end, or a negative
  * IMX_E* code when the download failed (hash mismatch, upstream cut): the
@@ -120,6 +149,17 @@ int rsv_open_file(struct rsv *r, const char *key, const char *filename, bool met
  * complete-looking body with wrong bytes.
  */
 int64_t rsv_body_read(struct rsv_body *b, uint64_t pos, void *dst, size_t n);
+/*
+ * rsv_body_read for event loops: never blocks. When no byte at pos is
+ * available yet it arms a one-shot wake-up and returns IMX_EAGAIN; the
+ * download's thread then calls wake(arg) once, when bytes arrive or the
+ * download ends (possibly before the caller has acted on IMX_EAGAIN: the
+ * caller must tolerate an early wake-up). rsv_body_free disarms it: after it
+ * returns, wake is never called. wake runs under the download's lock: it
+ * must only signal, never call into the resolver.
+ */
+int64_t rsv_body_read_nb(struct rsv_body *b, uint64_t pos, void *dst, size_t n,
+                         void (*wake)(void *arg), void *arg);
 void rsv_body_free(struct rsv_body *b); /* NULL-safe; closes fd */
 
 /*

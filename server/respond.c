@@ -236,24 +236,36 @@ void srv_response_free(struct srv_response *resp)
     free(resp);
 }
 
-/* The reader and its free function, kept together for MHD's callbacks. */
+/* The reader, its free function and its waker, kept together for MHD's callbacks. */
 struct reader_ctx {
     srv_reader reader;
     void *ctx;
     srv_reader_free free_fn;
+    struct srv_waker waker;
 };
 
 static ssize_t mhd_reader(void *cls, uint64_t pos, char *buf, size_t max)
 {
     struct reader_ctx *rc = cls;
-    ssize_t n = rc->reader(rc->ctx, pos, buf, max);
 
-    if (n > 0)
-        return n;
-    if (n == SRV_READ_EOF)
-        return MHD_CONTENT_READER_END_OF_STREAM;
-    /* 0 would make MHD poll this callback in a busy loop: see respond.h. */
-    return MHD_CONTENT_READER_END_WITH_ERROR;
+    for (;;) {
+        ssize_t n = rc->reader(rc->ctx, pos, buf, max, &rc->waker);
+
+        if (n > 0)
+            return n;
+        if (n == SRV_READ_EOF)
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        if (n != SRV_READ_AGAIN)
+            return MHD_CONTENT_READER_END_WITH_ERROR; /* 0 included: see respond.h */
+        switch (srv__waker_sleep(&rc->waker)) {
+        case SRV__SLEEPING:
+            return 0; /* suspended: MHD calls again once resumed */
+        case SRV__READ_AGAIN:
+            continue;
+        case SRV__STOPPING:
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        }
+    }
 }
 
 static void mhd_reader_free(void *cls)
@@ -265,7 +277,8 @@ static void mhd_reader_free(void *cls)
     free(rc);
 }
 
-int srv__response_build(struct srv_response *resp, struct MHD_Response **out, unsigned *status_out)
+int srv__response_build(struct srv_response *resp, struct srv *srv, struct MHD_Connection *mhd,
+                        struct MHD_Response **out, unsigned *status_out)
 {
     struct MHD_Response *m = NULL;
     struct reader_ctx *rctx = NULL;
@@ -300,6 +313,7 @@ int srv__response_build(struct srv_response *resp, struct MHD_Response **out, un
         rctx->reader = resp->reader;
         rctx->ctx = resp->ctx;
         rctx->free_fn = resp->free_fn;
+        srv__waker_init(&rctx->waker, srv, mhd);
         m = MHD_create_response_from_callback(resp->size < 0 ? MHD_SIZE_UNKNOWN
                                                              : (uint64_t)resp->size,
                                               256 * 1024, mhd_reader, rctx, mhd_reader_free);

@@ -2,8 +2,8 @@
  * respond.h - HTTP responses for route handlers, without libmicrohttpd.
  *
  * A struct srv_response describes what to send: status, headers, and one of
- * three body kinds (a heap buffer, a file descriptor range sent with
- * sendfile, or a reader callback that may block). The libmicrohttpd object
+ * four body kinds (a heap buffer, shared bytes, a file descriptor range sent
+ * with sendfile, or a non-blocking reader callback). The libmicrohttpd object
  * is built only when the server queues it, so handlers never see MHD.
  *
  * Calling sequence (inside a route hook, see server.h):
@@ -36,16 +36,31 @@ struct srv_response;
 /* Return values of a srv_reader besides a byte count > 0. */
 #define SRV_READ_EOF ((ssize_t)-1)   /* no more bytes (only valid for size -1) */
 #define SRV_READ_ERROR ((ssize_t)-2) /* abort: the connection is closed */
+#define SRV_READ_AGAIN ((ssize_t)-3) /* no byte yet: srv_waker_fire(waker) will follow */
 
 /*
- * Body reader for srv_response_new_callback. Called on the request's own
- * thread with pos = bytes already delivered; writes up to max bytes into
- * buf and returns how many (> 0), SRV_READ_EOF or SRV_READ_ERROR. It may
- * block (e.g. until a download in progress has more bytes). It must never
- * return 0: there is no way to poll again later, so 0 is treated as
- * SRV_READ_ERROR.
+ * Wakes a reader that returned SRV_READ_AGAIN. Owned by the server, valid
+ * until the reader's free function has returned.
  */
-typedef ssize_t (*srv_reader)(void *ctx, uint64_t pos, char *buf, size_t max);
+struct srv_waker;
+/*
+ * Thread-safe, callable from any thread (a download's), also before the
+ * reader has returned SRV_READ_AGAIN: the server then calls the reader again
+ * at once. Only signals; never calls the reader itself. `waker` is a struct
+ * srv_waker (void * so that it can be passed as a plain callback).
+ */
+void srv_waker_fire(void *waker);
+
+/*
+ * Body reader for srv_response_new_callback. Called on a server event
+ * thread, which must never block, with pos = bytes already delivered:
+ * writes up to max bytes into buf and returns how many (> 0), SRV_READ_EOF,
+ * SRV_READ_ERROR, or SRV_READ_AGAIN after arranging for
+ * srv_waker_fire(waker) to be called once bytes are there (the connection
+ * then sleeps until it is). It must never return 0 (treated as an error).
+ */
+typedef ssize_t (*srv_reader)(void *ctx, uint64_t pos, char *buf, size_t max,
+                              struct srv_waker *waker);
 /* Releases the reader context; called exactly once, also when never read. */
 typedef void (*srv_reader_free)(void *ctx);
 

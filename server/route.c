@@ -125,6 +125,19 @@ static struct srv_response *serve_page(const struct route_ctx *rc, const struct 
         return srv_response_error(406, "none of the offered types is acceptable: "
                                        "application/vnd.pypi.simple.v1+json, "
                                        "application/vnd.pypi.simple.v1+html, text/html");
+    if (req->nonblock) {
+        /* Only a fresh page in memory, whose gzip (if wanted) is made already. */
+        enum rsv_format fmt = t == NEG_JSON ? RSV_FORMAT_JSON : RSV_FORMAT_HTML;
+        if (rsv_get_cached(rc->rsv, route, project, fmt, depth, &page) != 0)
+            return NULL;
+        if (!rsv_page_gzip_tried(page) &&
+            negotiate_accepts_gzip(srv_request_header(req, "Accept-Encoding"))) {
+            rsv_page_unref(page);
+            return NULL;
+        }
+        srv_request_note(req, route, project ? SRV_KIND_PAGE : SRV_KIND_LIST, "hit", NULL);
+        return page_response(rc, req, page, t);
+    }
     buf_init(&why, 1024);
     rsv_trace_begin(&trace);
     r = project ? rsv_get_page(rc->rsv, route, project,
@@ -200,14 +213,16 @@ struct file_reader {
     struct route_gen *gen;         /* the generation the body comes from */
 };
 
-static ssize_t file_read(void *ctx, uint64_t pos, char *dst, size_t max)
+static ssize_t file_read(void *ctx, uint64_t pos, char *dst, size_t max, struct srv_waker *w)
 {
     struct file_reader *fr = ctx;
-    int64_t n = rsv_body_read(fr->body, pos, dst, max);
+    int64_t n = rsv_body_read_nb(fr->body, pos, dst, max, srv_waker_fire, w);
     if (n > 0) {
         srv_request_add_bytes(fr->req, (uint64_t)n);
         return (ssize_t)n;
     }
+    if (n == IMX_EAGAIN)
+        return SRV_READ_AGAIN;
     return n == 0 ? SRV_READ_EOF : SRV_READ_ERROR;
 }
 
@@ -231,8 +246,9 @@ static bool is_hex32(const char *p, size_t n)
 }
 
 /* HEAD bodies are never read. */
-static ssize_t no_body(void *ctx, uint64_t pos, char *dst, size_t max)
+static ssize_t no_body(void *ctx, uint64_t pos, char *dst, size_t max, struct srv_waker *w)
 {
+    UNUSED(w);
     UNUSED(ctx);
     UNUSED(pos);
     UNUSED(dst);
@@ -322,12 +338,18 @@ static struct srv_response *serve_file(const struct route_ctx *rc, const struct 
     }
     buf_init(&why, 1024);
     srv_request_note(req, NULL, metadata ? SRV_KIND_METADATA : SRV_KIND_FILE, NULL, NULL);
-    resp = metadata ? NULL : serve_unstored(rc, req, key, filename, &why);
-    if (resp)
-        goto out;
+    if (!req->nonblock) {
+        resp = metadata ? NULL : serve_unstored(rc, req, key, filename, &why);
+        if (resp)
+            goto out;
+    }
     rsv_trace_begin(&trace);
-    r = rsv_open_file(rc->rsv, key, filename, metadata, &body, &why);
+    /* On an event thread stored files only; downloads and forwarded ranges on a worker. */
+    r = req->nonblock ? rsv_open_stored(rc->rsv, key, filename, metadata, &body)
+                      : rsv_open_file(rc->rsv, key, filename, metadata, &body, &why);
     rsv_trace_end();
+    if (r == IMX_EAGAIN)
+        goto out;
     srv_request_note(req, NULL, metadata ? SRV_KIND_METADATA : SRV_KIND_FILE,
                      rsv_trace_outcome(&trace, false), trace.upstream);
     if (r) {
@@ -626,12 +648,14 @@ static int route_handle_gen(const struct route_ctx *rc, const struct srv_request
         return 0;
     }
     if (strcmp(req->raw_path, "/metrics") == 0) {
+        if (req->nonblock)
+            return IMX_EAGAIN; /* measures the store */
         *out = serve_metrics(rc);
         return 0;
     }
     if (strncmp(path, "/files/", 7) == 0) {
         *out = serve_file(rc, req, path + 7);
-        return 0;
+        return *out ? 0 : IMX_EAGAIN;
     }
     if (strcmp(path, "/simple") == 0) {
         *out = redirect(req, "simple/");
@@ -643,7 +667,7 @@ static int route_handle_gen(const struct route_ctx *rc, const struct srv_request
             return 0;
         }
         *out = simple_routes(rc, req, rc->cfg->server.default_view, path + 8, 1);
-        return 0;
+        return *out ? 0 : IMX_EAGAIN;
     }
     seg_end = strchr(path + 1, '/');
     if (seg_end && (size_t)(seg_end - path - 1) < sizeof(name)) {
@@ -656,9 +680,11 @@ static int route_handle_gen(const struct route_ctx *rc, const struct srv_request
             }
             if (strncmp(seg_end, "/simple/", 8) == 0) {
                 *out = simple_routes(rc, req, name, seg_end + 8, 2);
-                return 0;
+                return *out ? 0 : IMX_EAGAIN;
             }
             if (strncmp(seg_end, "/explain/", 9) == 0) {
+                if (req->nonblock)
+                    return IMX_EAGAIN;
                 *out = serve_explain(rc, name, seg_end + 9);
                 return 0;
             }

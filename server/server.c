@@ -3,34 +3,53 @@
  *
  * Threading model
  * ---------------
- * MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION: one
- * MHD thread accepts; every connection then gets its own thread, which
- * runs our access handler, the route hook, and the response's reader. A
- * handler may therefore block (an upstream fetch, a file still being
- * downloaded by another request) without stalling anyone else, and we
- * never need MHD_suspend_connection (STYLE.md 4.4: no suspend, so no
- * resume paths to get wrong; reader callbacks block instead of returning 0).
- * The cost is one thread per open connection, bounded by
- * MHD_OPTION_CONNECTION_LIMIT (max_connections) with an explicit stack size
- * (MHD_OPTION_THREAD_STACK_SIZE), and idle connections are closed after
- * MHD_OPTION_CONNECTION_TIMEOUT (client_timeout) so slow clients cannot
- * hold threads forever. MHD_OPTION_CONNECTION_MEMORY_LIMIT caps the request
- * line plus headers; MHD answers oversized ones with 414/431 itself.
- * MHD_USE_AUTO picks poll() over select() (no FD_SETSIZE limit).
+ * Event threads: MHD_USE_INTERNAL_POLLING_THREAD with a thread pool
+ * (MHD_OPTION_THREAD_POOL_SIZE, one per CPU) and epoll: every connection
+ * belongs to one event thread, which parses requests and sends responses
+ * for many connections. An event thread must never block, so a request is
+ * first routed with req->nonblock set: the route hook answers what it can
+ * from memory or with one LMDB read (cached pages, stored files, errors,
+ * redirects) and returns IMX_EAGAIN for everything else.
  *
- * Shared state: struct srv is read-only after srv_new (opts, cfg); each
- * request's struct srv_conn belongs to its connection thread. Nothing else
- * is shared, so there are no locks here.
+ * Workers: such a request is handed to a worker thread (struct srv_pool:
+ * started on demand up to max_connections, idle ones exit after
+ * WORKER_IDLE_SECONDS). The connection is suspended first
+ * (MHD_suspend_connection), then queued; the worker routes it again with
+ * nonblock false (it may block on an upstream), stores the response in
+ * c->pending and resumes the connection; libmicrohttpd then calls the
+ * access handler once more on the event thread, which queues it. Suspending
+ * before queueing means a resume always follows its suspend.
+ *
+ * Readers: a streamed body (a file still downloading) is read on the event
+ * thread with srv_reader callbacks that return SRV_READ_AGAIN instead of
+ * blocking; respond.c then puts the connection to sleep (srv__waker_sleep)
+ * until the download fires the waker. The wake lock orders the two: a fire
+ * that comes before the suspend sets `pending` and the reader is simply
+ * called again; one that comes after resumes. MHD_resume_connection is only
+ * ever called on a connection this file suspended.
+ *
+ * Limits: MHD_OPTION_CONNECTION_LIMIT (max_connections); idle connections
+ * are closed after MHD_OPTION_CONNECTION_TIMEOUT (client_timeout);
+ * MHD_OPTION_CONNECTION_MEMORY_LIMIT caps the request line plus headers
+ * (MHD answers oversized ones with 414/431 itself).
+ *
+ * Shared state: struct srv's opts are read-only after srv_new except
+ * opts.cfg (cfg_mu); the sleeping-reader list and `stopping` are under
+ * wake_mu; the job queue under pool.mu. A struct srv_conn belongs to its
+ * event thread, or to one worker while its connection is suspended for it.
  *
  * Per-request lifecycle (struct srv_conn):
  *   uri_cb        MHD has the request line: allocate, keep the raw URI
- *   access_cb #1  headers complete: dispatch and queue exactly one response
- *   access_cb #n  (only if the client sends a body anyway) discard it
+ *   access_cb #1  headers complete (refusals are answered here)
+ *   access_cb #2  request complete: answer, or suspend and queue a job
+ *   access_cb #3  (after a worker resumed it) queue c->pending
  *   done_cb       request finished or aborted: free
  *
- * Shutdown: srv_free -> MHD_stop_daemon closes the listening socket and
- * joins every connection thread, so it returns only once every in-flight
- * handler and reader has returned.
+ * Shutdown (srv_free): set `stopping` (no more sleeping, jobs are answered
+ * 503), resume every sleeping reader (it then aborts its response), drain
+ * the worker pool (each worker resumes its connection), and only then
+ * MHD_stop_daemon, which libmicrohttpd requires to find no connection
+ * suspended.
  *
  * SIGPIPE: MHD sends with MSG_NOSIGNAL, but sendfile(2) can still raise
  * SIGPIPE when a client goes away; main() must ignore SIGPIPE.
@@ -38,6 +57,7 @@
 #include "compat.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -46,6 +66,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "err.h"
@@ -62,13 +83,36 @@
 #define DEFAULT_CLIENT_TIMEOUT 60
 #define DEFAULT_CONN_MEMORY (16 * 1024) /* request line + headers; MHD zeroes it per request */
 #define DEFAULT_STACK (512 * 1024)
+#define MAX_EVENT_THREADS 16
+#define WORKER_IDLE_SECONDS 30
 #define NOT_FOUND_PATH_MAX 256
 #define HOST_MAX 255
 #define LOG_PATH_MAX 1024
 
+/* Worker threads for requests that may block (see the top of this file). */
+struct srv_pool {
+    pthread_mutex_t mu;
+    pthread_cond_t work;    /* a job was queued, or stopping */
+    pthread_cond_t gone;    /* a worker exited */
+    struct srv_conn *head;  /* queued jobs, via srv_conn.job_next */
+    struct srv_conn *tail;
+    unsigned queued;
+    unsigned threads;       /* alive */
+    unsigned idle;          /* alive and waiting for a job */
+    unsigned max;
+    bool stopping;
+    pthread_t *exited;      /* to join: workers that ended */
+    size_t nexited;
+    size_t exited_cap;
+};
+
 struct srv {
     unsigned magic;
     struct MHD_Daemon *daemon;
+    struct srv_pool pool;
+    pthread_mutex_t wake_mu;
+    struct srv_waker *sleeping; /* suspended readers, under wake_mu */
+    bool stopping;              /* under wake_mu */
     struct srv_opts opts;
     char *listen_host; /* owned copy */
     bool v6;
@@ -91,6 +135,8 @@ struct srv_conn {
     char *path;
     bool started; /* the first access_cb call returned without answering */
     bool queued;
+    struct srv_response *pending; /* a worker's answer, queued by access_cb #3 */
+    struct srv_conn *job_next;    /* srv_pool queue */
     bool query_parsed;
     struct qpair *query; /* decoded, parsed on first srv_request_query */
     size_t nquery;
@@ -338,6 +384,7 @@ static void conn_free(struct srv_conn *c)
     if (!c)
         return;
     CHECK_OBJ(c, CONN_MAGIC);
+    srv_response_free(c->pending);
     for (size_t i = 0; i < c->nquery; i++) {
         free(c->query[i].key);
         free(c->query[i].value);
@@ -430,7 +477,10 @@ static bool has_body(const struct srv_request *req)
     return te != NULL || (cl != NULL && strcmp(cl, "0") != 0);
 }
 
-/* Decide the response for a request whose headers are complete. */
+/*
+ * Decide the response for a request whose headers are complete. With
+ * c->req.nonblock (event thread), NULL means "may block: hand it to a worker".
+ */
 static struct srv_response *dispatch(struct srv *srv, struct srv_conn *c)
 {
     struct srv_request *req = &c->req;
@@ -458,11 +508,13 @@ static struct srv_response *dispatch(struct srv *srv, struct srv_conn *c)
     if (strcmp(req->raw_path, "/healthz") == 0)
         return srv_response_new_text(200, "text/plain; charset=utf-8", "ok\n");
     if (strcmp(req->raw_path, "/") == 0)
-        return landing(srv, req);
+        return req->nonblock ? NULL : landing(srv, req); /* reads the store's figures */
     if (srv->opts.route) {
         rc = srv->opts.route(srv->opts.route_ctx, req, &resp);
         if (rc == 0 && ALWAYS(resp != NULL))
             return resp;
+        if (rc == IMX_EAGAIN && req->nonblock)
+            return NULL;
         if (rc != IMX_ENOTFOUND) {
             log_warnx("route failed for '%.*s': %s", NOT_FOUND_PATH_MAX, req->path,
                       imx_strerror(rc));
@@ -470,6 +522,204 @@ static struct srv_response *dispatch(struct srv *srv, struct srv_conn *c)
         }
     }
     return srv_response_errorf(404, "not found: %.*s", NOT_FOUND_PATH_MAX, req->path);
+}
+
+/* ---- sleeping readers (server_int.h) ---- */
+
+void srv__waker_init(struct srv_waker *w, struct srv *srv, struct MHD_Connection *mhd)
+{
+    memset(w, 0, sizeof(*w));
+    w->srv = srv;
+    w->mhd = mhd;
+}
+
+static void sleeping_unlink(struct srv *srv, struct srv_waker *w)
+{
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        srv->sleeping = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    w->prev = w->next = NULL;
+}
+
+enum srv__sleep srv__waker_sleep(struct srv_waker *w)
+{
+    struct srv *srv = w->srv;
+    enum srv__sleep r;
+
+    pthread_mutex_lock(&srv->wake_mu);
+    if (srv->stopping) {
+        r = SRV__STOPPING;
+    } else if (w->pending) {
+        w->pending = false; /* fired before we got here: bytes are there */
+        r = SRV__READ_AGAIN;
+    } else {
+        MHD_suspend_connection(w->mhd);
+        w->suspended = true;
+        w->next = srv->sleeping;
+        if (w->next)
+            w->next->prev = w;
+        srv->sleeping = w;
+        r = SRV__SLEEPING;
+    }
+    pthread_mutex_unlock(&srv->wake_mu);
+    return r;
+}
+
+void srv_waker_fire(void *arg)
+{
+    struct srv_waker *w = arg;
+    struct srv *srv = w->srv;
+
+    pthread_mutex_lock(&srv->wake_mu);
+    if (w->suspended) {
+        w->suspended = false;
+        sleeping_unlink(srv, w);
+        MHD_resume_connection(w->mhd);
+    } else {
+        w->pending = true;
+    }
+    pthread_mutex_unlock(&srv->wake_mu);
+}
+
+/* ---- worker pool ---- */
+
+static void *worker_main(void *arg);
+
+/* Start one more worker (pool.mu held). False when pthread_create failed. */
+static bool pool_grow(struct srv *srv)
+{
+    struct srv_pool *pool = &srv->pool;
+    pthread_attr_t attr;
+    pthread_t t;
+    int rc;
+
+    /* Join the ones that ended, so that their stacks go back. */
+    for (size_t i = 0; i < pool->nexited; i++)
+        pthread_join(pool->exited[i], NULL);
+    pool->nexited = 0;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, srv->opts.thread_stack_size);
+    rc = pthread_create(&t, &attr, worker_main, srv);
+    pthread_attr_destroy(&attr);
+    if (rc != 0) {
+        log_warnx("cannot start a worker thread: %s", strerror(rc));
+        return false;
+    }
+    pool->threads++;
+    return true;
+}
+
+/*
+ * Queue c (its connection already suspended) for a worker. False when the
+ * server is stopping or no worker can run it: the caller answers itself.
+ */
+static bool pool_submit(struct srv *srv, struct srv_conn *c)
+{
+    struct srv_pool *pool = &srv->pool;
+    bool ok = true;
+
+    pthread_mutex_lock(&pool->mu);
+    if (pool->stopping)
+        ok = false;
+    else if (pool->idle <= pool->queued && pool->threads < pool->max)
+        ok = pool_grow(srv) || pool->threads > 0; /* else it waits for a busy one */
+    if (ok) {
+        c->job_next = NULL;
+        if (pool->tail)
+            pool->tail->job_next = c;
+        else
+            pool->head = c;
+        pool->tail = c;
+        pool->queued++;
+        pthread_cond_signal(&pool->work);
+    }
+    pthread_mutex_unlock(&pool->mu);
+    return ok;
+}
+
+static void run_job(struct srv *srv, struct srv_conn *c)
+{
+    bool stopping;
+
+    pthread_mutex_lock(&srv->wake_mu);
+    stopping = srv->stopping;
+    pthread_mutex_unlock(&srv->wake_mu);
+    c->req.nonblock = false;
+    c->pending = stopping ? srv_response_error(503, "the server is shutting down")
+                          : dispatch(srv, c);
+    /* The event thread calls access_cb again and queues c->pending. */
+    MHD_resume_connection(c->mhd);
+}
+
+static void *worker_main(void *arg)
+{
+    struct srv *srv = arg;
+    struct srv_pool *pool = &srv->pool;
+
+    pthread_mutex_lock(&pool->mu);
+    for (;;) {
+        struct srv_conn *c;
+
+        while (!pool->head && !pool->stopping) {
+            struct timespec ts;
+            int rc;
+
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += WORKER_IDLE_SECONDS;
+            pool->idle++;
+            rc = pthread_cond_timedwait(&pool->work, &pool->mu, &ts);
+            pool->idle--;
+            if (rc == ETIMEDOUT && !pool->head)
+                break;
+        }
+        if (!pool->head)
+            break; /* idle too long, or stopping with nothing queued */
+        c = pool->head;
+        pool->head = c->job_next;
+        if (!pool->head)
+            pool->tail = NULL;
+        pool->queued--;
+        pthread_mutex_unlock(&pool->mu);
+        run_job(srv, c);
+        pthread_mutex_lock(&pool->mu);
+    }
+    /* Joined by pool_grow or srv_free; srv outlives every worker. */
+    pool->exited = xgrow(pool->exited, &pool->exited_cap, pool->nexited + 1,
+                         sizeof(*pool->exited));
+    pool->exited[pool->nexited++] = pthread_self();
+    pool->threads--;
+    pthread_cond_broadcast(&pool->gone);
+    pthread_mutex_unlock(&pool->mu);
+    return NULL;
+}
+
+/* ---- request dispatch ---- */
+
+static enum MHD_Result queue(struct srv *srv, struct srv_conn *c, struct srv_response *resp)
+{
+    struct MHD_Response *m = NULL;
+    unsigned status = 0;
+    enum MHD_Result ret;
+
+    c->queued = true;
+    c->status = srv_response_status(resp);
+    c->body_size = srv_response_body_size(resp);
+    if (srv__response_build(resp, srv, c->mhd, &m, &status) != 0) {
+        log_warnx("cannot build response for '%.*s'", NOT_FOUND_PATH_MAX, c->path);
+        if (srv__response_build(srv_response_error(500, "internal error: cannot build response"),
+                                srv, c->mhd, &m, &status) != 0)
+            return MHD_NO;
+    }
+    c->status = status;
+    srv_stats_request(srv->opts.stats, c->view, c->kind, c->status, c->cache);
+    if (status == 405)
+        MHD_add_response_header(m, "Allow", "GET, HEAD");
+    ret = MHD_queue_response(c->mhd, status, m);
+    MHD_destroy_response(m);
+    return ret;
 }
 
 static enum MHD_Result access_cb(void *cls, struct MHD_Connection *mhd, const char *url,
@@ -480,9 +730,6 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *mhd, const ch
     struct srv *srv = cls;
     struct srv_conn *c = *req_cls;
     struct srv_response *resp;
-    struct MHD_Response *m = NULL;
-    unsigned status = 0;
-    enum MHD_Result ret;
 
     UNUSED(url);
     UNUSED(version);
@@ -495,6 +742,12 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *mhd, const ch
         /* A body we already refused: swallow it. */
         *upload_data_size = 0;
         return MHD_YES;
+    }
+    if (c->pending) {
+        /* A worker answered and resumed the connection. */
+        resp = c->pending;
+        c->pending = NULL;
+        return queue(srv, c, resp);
     }
     c->req.method = method;
     c->req.head = strcmp(method, "HEAD") == 0;
@@ -510,25 +763,18 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *mhd, const ch
         if ((strcmp(method, "GET") == 0 || c->req.head) && !has_body(&c->req))
             return MHD_YES;
     }
-    c->queued = true;
     snprintf(c->method, sizeof(c->method), "%s", method);
-
+    c->req.nonblock = true;
     resp = dispatch(srv, c);
-    c->status = srv_response_status(resp);
-    c->body_size = srv_response_body_size(resp);
-    if (srv__response_build(resp, &m, &status) != 0) {
-        log_warnx("cannot build response for '%.*s'", NOT_FOUND_PATH_MAX, c->path);
-        if (srv__response_build(srv_response_error(500, "internal error: cannot build response"),
-                                &m, &status) != 0)
-            return MHD_NO;
+    if (resp)
+        return queue(srv, c, resp);
+    /* It may block: a worker answers it while the connection sleeps. */
+    MHD_suspend_connection(mhd);
+    if (!pool_submit(srv, c)) {
+        c->pending = srv_response_error(503, "the server is shutting down or out of threads");
+        MHD_resume_connection(mhd);
     }
-    c->status = status;
-    srv_stats_request(srv->opts.stats, c->view, c->kind, c->status, c->cache);
-    if (status == 405)
-        MHD_add_response_header(m, "Allow", "GET, HEAD");
-    ret = MHD_queue_response(mhd, status, m);
-    MHD_destroy_response(m);
-    return ret;
+    return MHD_YES;
 }
 
 /* ---- lifecycle ---- */
@@ -584,6 +830,7 @@ int srv_new(const struct srv_opts *opts, struct srv **out)
     bool v6;
     bool dual;
     unsigned flags;
+    unsigned event_threads;
     int rc = 0;
 
     assert(opts != NULL && out != NULL);
@@ -591,6 +838,10 @@ int srv_new(const struct srv_opts *opts, struct srv **out)
     INIT_OBJ(srv, SRV_MAGIC);
     srv->opts = *opts;
     pthread_mutex_init(&srv->cfg_mu, NULL);
+    pthread_mutex_init(&srv->wake_mu, NULL);
+    pthread_mutex_init(&srv->pool.mu, NULL);
+    pthread_cond_init(&srv->pool.work, NULL);
+    pthread_cond_init(&srv->pool.gone, NULL);
     srv->listen_host = xstrdup(opts->listen_host ? opts->listen_host : "127.0.0.1");
     srv->opts.listen_host = srv->listen_host;
     if (!srv->opts.max_connections)
@@ -601,6 +852,12 @@ int srv_new(const struct srv_opts *opts, struct srv **out)
         srv->opts.conn_memory_limit = DEFAULT_CONN_MEMORY;
     if (!srv->opts.thread_stack_size)
         srv->opts.thread_stack_size = DEFAULT_STACK;
+    srv->pool.max = srv->opts.max_connections;
+    {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        event_threads = cpus < 1 ? 1 : cpus > MAX_EVENT_THREADS ? MAX_EVENT_THREADS
+                                                                 : (unsigned)cpus;
+    }
 
     rc = make_addr(srv->listen_host, opts->listen_port, &ss, &v6, &dual);
     if (rc != 0) {
@@ -608,7 +865,7 @@ int srv_new(const struct srv_opts *opts, struct srv **out)
         goto out;
     }
     srv->v6 = v6;
-    flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_AUTO |
+    flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_ALLOW_SUSPEND_RESUME |
             MHD_USE_ERROR_LOG;
     if (dual)
         flags |= MHD_USE_DUAL_STACK;
@@ -630,6 +887,7 @@ int srv_new(const struct srv_opts *opts, struct srv **out)
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)srv->opts.client_timeout,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)srv->opts.conn_memory_limit,
         MHD_OPTION_THREAD_STACK_SIZE, (size_t)srv->opts.thread_stack_size,
+        MHD_OPTION_THREAD_POOL_SIZE, event_threads,
         MHD_OPTION_URI_LOG_CALLBACK, uri_cb,
         srv, MHD_OPTION_NOTIFY_COMPLETED, done_cb, srv, MHD_OPTION_END);
     if (!srv->daemon) {
@@ -655,13 +913,44 @@ uint16_t srv_port(const struct srv *srv)
     return srv->port;
 }
 
+/* Let every worker finish its job and end (see "Shutdown" at the top). */
+static void pool_drain(struct srv_pool *pool)
+{
+    pthread_mutex_lock(&pool->mu);
+    pool->stopping = true;
+    pthread_cond_broadcast(&pool->work);
+    while (pool->threads > 0)
+        pthread_cond_wait(&pool->gone, &pool->mu);
+    for (size_t i = 0; i < pool->nexited; i++)
+        pthread_join(pool->exited[i], NULL);
+    pool->nexited = 0;
+    pthread_mutex_unlock(&pool->mu);
+}
+
 void srv_free(struct srv *srv)
 {
     if (!srv)
         return;
     CHECK_OBJ(srv, SRV_MAGIC);
+    if (srv->daemon) {
+        pthread_mutex_lock(&srv->wake_mu);
+        srv->stopping = true;
+        while (srv->sleeping) {
+            struct srv_waker *w = srv->sleeping;
+            w->suspended = false;
+            sleeping_unlink(srv, w);
+            MHD_resume_connection(w->mhd); /* its reader then aborts: stopping */
+        }
+        pthread_mutex_unlock(&srv->wake_mu);
+    }
+    pool_drain(&srv->pool);
     if (srv->daemon)
         MHD_stop_daemon(srv->daemon);
+    free(srv->pool.exited);
+    pthread_cond_destroy(&srv->pool.gone);
+    pthread_cond_destroy(&srv->pool.work);
+    pthread_mutex_destroy(&srv->pool.mu);
+    pthread_mutex_destroy(&srv->wake_mu);
     free(srv->listen_host);
     pthread_mutex_destroy(&srv->cfg_mu);
     FINI_OBJ(srv);

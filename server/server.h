@@ -4,9 +4,9 @@
  * The skeleton listens, applies the connection limits, answers what needs
  * no index data itself, and hands every other GET/HEAD request to a route
  * hook (route.c) as a struct srv_request, getting a struct srv_response
- * (respond.h) back. Threading: one thread per connection, so a route hook
- * may block (on an upstream fetch, on a file still downloading) without
- * stalling other clients; see the comment at the top of server.c.
+ * (respond.h) back. Threading: a few event threads serve all connections
+ * and hand requests that may block (an upstream fetch) to worker threads;
+ * see req->nonblock and the comment at the top of server.c.
  *
  * Answered by the skeleton:
  *   GET/HEAD /healthz     200 "ok\n" (text/plain)
@@ -65,6 +65,13 @@ struct srv_request {
      * those apart uses raw_path.
      */
     const char *path;
+    /*
+     * Set while the hook runs on an event thread: it must not block (no
+     * upstream request, no waiting for a download or a write transaction)
+     * and returns IMX_EAGAIN instead; the server then calls it again with
+     * nonblock false on a worker thread.
+     */
+    bool nonblock;
     struct srv_conn *conn; /* private to server.c */
 };
 
@@ -74,8 +81,9 @@ struct srv_request {
  *   req  [in] the request (borrowed)
  *   out  [out] on 0, a response the server takes over (never NULL)
  * Returns 0, IMX_ENOTFOUND (the skeleton sends its 404), or any other
- * IMX_E* code (the skeleton logs it and sends 500). Called on the
- * connection's own thread, concurrently for different requests; may block.
+ * IMX_E* code (the skeleton logs it and sends 500), or IMX_EAGAIN when
+ * req->nonblock and answering would block. Called concurrently for
+ * different requests; may block only when !req->nonblock.
  */
 typedef int (*srv_route_fn)(void *ctx, const struct srv_request *req,
                             struct srv_response **out /* OUT */);
@@ -90,7 +98,7 @@ struct srv_opts {
     unsigned client_timeout;     /* idle seconds per connection; 0 = 60 */
     size_t conn_memory_limit;    /* bytes per connection for the request line
                                     and headers; 0 = 16 KiB */
-    size_t thread_stack_size;    /* per connection thread; 0 = 512 KiB */
+    size_t thread_stack_size;    /* per event and worker thread; 0 = 512 KiB */
     const struct config *cfg;    /* borrowed, must outlive the srv: views for
                                     the landing page; may be NULL (empty list) */
     srv_route_fn route;          /* may be NULL: everything else is 404 */
@@ -99,7 +107,7 @@ struct srv_opts {
                                     counted here (srv_stats_request) */
     /*
      * Optional: append HTML (cache figures) to the landing page, after the
-     * views. Called on the request's thread with landing_ctx.
+     * views. Called on a worker thread (it may block) with landing_ctx.
      */
     void (*landing_extra)(void *ctx, struct buf *html);
     void *landing_ctx;

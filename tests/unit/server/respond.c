@@ -23,8 +23,9 @@ static void count_free(void *ctx)
     free(ctx);
 }
 
-static ssize_t never_read(void *ctx, uint64_t pos, char *buf, size_t max)
+static ssize_t never_read(void *ctx, uint64_t pos, char *buf, size_t max, struct srv_waker *w)
 {
+    UNUSED(w);
     UNUSED(ctx);
     UNUSED(pos);
     UNUSED(buf);

@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -56,7 +57,7 @@ struct route_state {
     char path[64];
 };
 
-static ssize_t count_reader(void *ctx, uint64_t pos, char *buf, size_t max)
+static ssize_t count_reader(void *ctx, uint64_t pos, char *buf, size_t max, struct srv_waker *w)
 {
     uint64_t *total = ctx;
     size_t n = 0;
@@ -67,7 +68,111 @@ static ssize_t count_reader(void *ctx, uint64_t pos, char *buf, size_t max)
         buf[n] = (char)('a' + (pos + n) % 26);
         n++;
     }
+    UNUSED(w);
     return (ssize_t)n;
+}
+
+/*
+ * A body that arrives in 10 steps, like a file still downloading: the
+ * reader returns SRV_READ_AGAIN when it caught up. "late": a producer
+ * thread adds a step every 10 ms and fires the waker (the connection
+ * sleeps in between); "early": the reader itself adds a step and fires the
+ * waker before returning SRV_READ_AGAIN (the race where the wake-up comes
+ * before the suspend); "never": no byte ever comes (shutdown test).
+ */
+enum drip_mode { DRIP_LATE, DRIP_EARLY, DRIP_NEVER };
+
+struct drip {
+    pthread_mutex_t mu;
+    uint64_t avail;
+    uint64_t total;
+    enum drip_mode mode;
+    struct srv_waker *waker; /* armed by the reader, taken by the producer */
+    bool stop;
+    pthread_t producer;
+    unsigned agains;
+};
+
+static void *drip_producer(void *arg)
+{
+    struct drip *d = arg;
+
+    for (int i = 0; i < 10; i++) {
+        struct srv_waker *w;
+        bool stop;
+        usleep(10000);
+        pthread_mutex_lock(&d->mu);
+        d->avail += d->total / 10;
+        w = d->waker;
+        d->waker = NULL;
+        stop = d->stop;
+        pthread_mutex_unlock(&d->mu);
+        if (w)
+            srv_waker_fire(w);
+        if (stop)
+            break;
+    }
+    return NULL;
+}
+
+static ssize_t drip_read(void *ctx, uint64_t pos, char *buf, size_t max, struct srv_waker *w)
+{
+    struct drip *d = ctx;
+    size_t n = 0;
+
+    pthread_mutex_lock(&d->mu);
+    if (pos >= d->total) {
+        pthread_mutex_unlock(&d->mu);
+        return SRV_READ_EOF;
+    }
+    if (pos >= d->avail) {
+        d->agains++;
+        if (d->mode == DRIP_EARLY) {
+            d->avail += d->total / 10;
+            pthread_mutex_unlock(&d->mu);
+            srv_waker_fire(w);
+            return SRV_READ_AGAIN;
+        }
+        d->waker = w;
+        pthread_mutex_unlock(&d->mu);
+        return SRV_READ_AGAIN;
+    }
+    while (n < max && pos + n < d->avail) {
+        buf[n] = (char)('a' + (pos + n) % 26);
+        n++;
+    }
+    pthread_mutex_unlock(&d->mu);
+    return (ssize_t)n;
+}
+
+static unsigned drip_agains; /* of the last drip freed (tests run one at a time) */
+
+static void drip_free(void *ctx)
+{
+    struct drip *d = ctx;
+
+    if (d->mode == DRIP_LATE) {
+        pthread_mutex_lock(&d->mu);
+        d->stop = true;
+        d->waker = NULL; /* never fire into a response being freed */
+        pthread_mutex_unlock(&d->mu);
+        pthread_join(d->producer, NULL);
+    }
+    __atomic_store_n(&drip_agains, d->agains, __ATOMIC_SEQ_CST);
+    pthread_mutex_destroy(&d->mu);
+    free(d);
+}
+
+static struct srv_response *drip_response(enum drip_mode mode)
+{
+    struct drip *d = xcalloc(1, sizeof(*d));
+
+    pthread_mutex_init(&d->mu, NULL);
+    d->total = 100000;
+    d->mode = mode;
+    if (mode == DRIP_LATE)
+        cr_assert_eq(pthread_create(&d->producer, NULL, drip_producer, d), 0);
+    return srv_response_new_callback(200, (int64_t)d->total, drip_read, d, drip_free);
 }
 
 static int test_fd = -1;
@@ -107,6 +212,26 @@ static int stub_route(void *ctx, const struct srv_request *req, struct srv_respo
         *total = 100000;
         *out = srv_response_new_callback(200, req->raw_path[4] == 'k' ? 100000 : -1,
                                          count_reader, total, free);
+        return 0;
+    }
+    if (strcmp(req->raw_path, "/drip-late") == 0) {
+        *out = drip_response(DRIP_LATE);
+        return 0;
+    }
+    if (strcmp(req->raw_path, "/drip-early") == 0) {
+        *out = drip_response(DRIP_EARLY);
+        return 0;
+    }
+    if (strcmp(req->raw_path, "/drip-never") == 0) {
+        *out = drip_response(DRIP_NEVER);
+        return 0;
+    }
+    if (strcmp(req->raw_path, "/slow") == 0) {
+        /* Blocks, so only on a worker: the event thread must hand it over. */
+        if (req->nonblock)
+            return IMX_EAGAIN;
+        usleep(300000);
+        *out = srv_response_new_text(200, "text/plain", "slow\n");
         return 0;
     }
     if (strcmp(req->raw_path, "/fail") == 0)
@@ -509,6 +634,98 @@ Test(server, concurrent_requests)
         total += (long)ok;
     }
     cr_assert_eq(total, 200, "only %ld of 200 requests succeeded", total);
+}
+
+Test(server, reader_that_sleeps_until_woken)
+{
+    struct reply r = get("GET", "/drip-late", NULL);
+    cr_assert_eq(r.status, 200, "%s", r.head);
+    check_counted_body(&r, 100000);
+    reply_free(&r);
+    cr_assert_geq(__atomic_load_n(&drip_agains, __ATOMIC_SEQ_CST), 5,
+                  "the reader should have caught up and slept");
+}
+
+Test(server, reader_woken_before_it_sleeps)
+{
+    struct reply r = get("GET", "/drip-early", NULL);
+    cr_assert_eq(r.status, 200, "%s", r.head);
+    check_counted_body(&r, 100000);
+    reply_free(&r);
+    cr_assert_geq(__atomic_load_n(&drip_agains, __ATOMIC_SEQ_CST), 9);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void *get_slow(void *arg)
+{
+    struct reply r;
+    bool ok = http_raw((uint16_t)(uintptr_t)arg,
+                       "GET /slow HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", &r) &&
+              r.status == 200 && strcmp(r.body, "slow\n") == 0;
+    reply_free(&r);
+    return (void *)(uintptr_t)ok;
+}
+
+Test(server, blocking_requests_run_on_workers)
+{
+    pthread_t th[20];
+    double t0 = now_s();
+    double healthz_s;
+    struct reply r;
+
+    /* 20 requests that block 300 ms each, at once: more than the event threads. */
+    for (size_t i = 0; i < ARRAY_SIZE(th); i++)
+        cr_assert_eq(pthread_create(&th[i], NULL, get_slow, (void *)(uintptr_t)srv_port(srv)), 0);
+    usleep(50000);
+    r = get("GET", "/healthz", NULL);
+    healthz_s = now_s() - t0;
+    cr_assert_eq(r.status, 200);
+    reply_free(&r);
+    for (size_t i = 0; i < ARRAY_SIZE(th); i++) {
+        void *ok;
+        pthread_join(th[i], &ok);
+        cr_assert((uintptr_t)ok, "slow request %zu failed", i);
+    }
+    /* In parallel, not one after the other (20 x 0.3 s), and /healthz did not wait. */
+    cr_assert_lt(now_s() - t0, 2.0, "took %.2f s", now_s() - t0);
+    cr_assert_lt(healthz_s, 0.25, "healthz took %.3f s behind blocked requests", healthz_s);
+}
+
+static void *get_never(void *arg)
+{
+    struct reply r;
+    /* The body never completes: the server must cut it at shutdown. */
+    http_raw((uint16_t)(uintptr_t)arg,
+             "GET /drip-never HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", &r);
+    reply_free(&r);
+    return NULL;
+}
+
+Test(server_stop, stops_with_sleeping_readers_and_busy_workers)
+{
+    pthread_t never[3];
+    pthread_t slow[3];
+    double t0;
+
+    start();
+    for (size_t i = 0; i < ARRAY_SIZE(never); i++) {
+        cr_assert_eq(pthread_create(&never[i], NULL, get_never, (void *)(uintptr_t)srv_port(srv)), 0);
+        cr_assert_eq(pthread_create(&slow[i], NULL, get_slow, (void *)(uintptr_t)srv_port(srv)), 0);
+    }
+    usleep(100000); /* readers asleep, workers inside /slow */
+    t0 = now_s();
+    stop();
+    cr_assert_lt(now_s() - t0, 1.0, "shutdown took %.2f s", now_s() - t0);
+    for (size_t i = 0; i < ARRAY_SIZE(never); i++) {
+        pthread_join(never[i], NULL);
+        pthread_join(slow[i], NULL);
+    }
 }
 
 Test(server_listen, ipv6_loopback_and_bad_host)
