@@ -496,6 +496,14 @@ static int render(const struct simple_project *p, const char *name, enum rsv_for
         buf_release(&b);
         return rc;
     }
+    /*
+     * The renderers grow the buffer by doubling: give the slack back, since
+     * the rendering is kept (shrinking in place or by mremap, no copy).
+     */
+    if (b.cap - b.len > b.len / 16 + 4096) {
+        b.p = xrealloc(b.p, b.len + 1);
+        b.cap = b.len + 1;
+    }
     body = buf_detach(&b, &len);
     *out = page_new(body, len, identity);
     return 0;
