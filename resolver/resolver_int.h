@@ -179,14 +179,6 @@ void rsv__explain_add(struct rsv__explain *ex, const char *index, const char *fi
 void rsv__explain_release(struct rsv__explain *ex);
 
 /*
- * Build the merged page of `project` in a route (SPEC.md section 5), with
- * upstream URLs still in the files. `stamps` receives a string that changes
- * whenever any input page changes; *fresh_until the earliest time an input
- * must be rechecked. `ex` (may be NULL) records every decision.
- * Returns 0, IMX_ENOTFOUND (no consulted index has the project),
- * IMX_EUPSTREAM (an index that decides the page cannot be read; `why`).
- */
-/*
  * A merged page is a view over the parsed pages it was built from, not a
  * copy of them: page.files[] are shallow copies of the files kept, whose
  * strings and hash arrays are borrowed from the parsed pages that `inputs`
@@ -213,6 +205,14 @@ struct rsv__merged {
 void rsv__merged_init(struct rsv__merged *m);
 void rsv__merged_release(struct rsv__merged *m);
 
+/*
+ * Build the merged page of `project` in a route (SPEC.md section 5), with
+ * upstream URLs still in the files. `stamps` receives a string that changes
+ * whenever any input page changes; *fresh_until the earliest time an input
+ * must be rechecked. `ex` (may be NULL) records every decision.
+ * Returns 0, IMX_ENOTFOUND (no consulted index has the project),
+ * IMX_EUPSTREAM (an index that decides the page cannot be read; `why`).
+ */
 int rsv__merge(struct rsv *r, const struct rsv__route *route, const char *project,
                struct rsv__merged *out /* OUT */, struct buf *stamps, int64_t *fresh_until,
                struct rsv__explain *ex, struct buf *why);
