@@ -47,6 +47,20 @@ static int ensure(struct buf *b, size_t n)
     return 0;
 }
 
+int buf_reserve(struct buf *b, size_t n)
+{
+    return ensure(b, n);
+}
+
+void buf_commit(struct buf *b, size_t n)
+{
+    assert(b->p != NULL || n == 0);
+    assert(n < b->cap - b->len || (b->p == NULL && n == 0));
+    b->len += n;
+    if (b->p)
+        b->p[b->len] = '\0';
+}
+
 int buf_append(struct buf *b, const void *p, size_t n)
 {
     int rc = ensure(b, n);

@@ -10,6 +10,11 @@
  *
  * Calling sequence: buf_init -> buf_append* / buf_printf* -> buf_release
  * (or buf_detach to keep the bytes). buf_reset empties but keeps memory.
+ *
+ * Writing in place, for a renderer that knows the most it may write:
+ * buf_reserve(b, n) makes room, the caller writes at most n bytes at
+ * b->p + b->len, then buf_commit(b, written) adds them to the contents.
+ * Nothing else may touch the buffer in between.
  */
 #ifndef IMX_BUF_H
 #define IMX_BUF_H
@@ -36,6 +41,16 @@ int buf_append(struct buf *b, const void *p, size_t n);
 int buf_appends(struct buf *b, const char *s);
 int buf_putc(struct buf *b, char c);
 int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/*
+ * Room for n more bytes (and the NUL after them) without reallocating.
+ * Returns 0, or IMX_ETOOLARGE when len + n would exceed max (nothing changes).
+ */
+int buf_reserve(struct buf *b, size_t n);
+/*
+ * The n bytes written at p + len (n at most what the last buf_reserve
+ * allowed) become part of the contents; the NUL is written after them.
+ */
+void buf_commit(struct buf *b, size_t n);
 int buf_vprintf(struct buf *b, const char *fmt, va_list ap);
 /* The contents as a C string; "" when empty. Borrowed: valid until the next change. */
 const char *buf_cstr(const struct buf *b);

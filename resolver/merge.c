@@ -104,15 +104,22 @@ void rsv__merged_init(struct rsv__merged *m)
 {
     memset(m, 0, sizeof(*m));
     simple_project_init(&m->page);
+    arena_init(&m->arena, 0);
 }
 
 void rsv__merged_release(struct rsv__merged *m)
 {
     if (!m)
         return;
-    simple_project_release(&m->page);
+    /* Only the arrays are the page's own; their strings are borrowed (resolver_int.h). */
+    free(m->page.files);
+    free(m->page.versions);
     free(m->origin);
-    free(m->keys);
+    free(m->info);
+    for (size_t i = 0; i < m->ninputs; i++)
+        rsv__parsed_unref(m->inputs[i]);
+    free(m->inputs);
+    arena_release(&m->arena);
     rsv__merged_init(m);
 }
 
@@ -156,26 +163,27 @@ struct nameset {
     size_t cap;
 };
 
-static uint64_t hash_name(const char *s)
+/*
+ * Make room for `n` names (at most half full): one rehash, however many
+ * files a page adds. Names were hashed when their page was parsed
+ * (rsv__pfile.name_hash).
+ */
+static void nameset_reserve(struct nameset *ns, const struct rsv__merged *m, size_t n)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ull;
-    }
-    return h;
-}
+    size_t ncap = ns->cap ? ns->cap : 1024;
+    size_t *nslot;
 
-static void nameset_grow(struct nameset *ns, const struct simple_project *p)
-{
-    size_t ncap = ns->cap ? ns->cap * 2 : 1024;
-    size_t *nslot = xcalloc(ncap, sizeof(*nslot));
+    while (ncap < n * 2)
+        ncap *= 2;
+    if (ncap == ns->cap)
+        return;
+    nslot = xcalloc(ncap, sizeof(*nslot));
     for (size_t i = 0; i < ns->cap; i++) {
         size_t v = ns->slot[i];
         size_t j;
         if (!v)
             continue;
-        j = hash_name(p->files[v - 1].filename) & (ncap - 1);
+        j = m->info[v - 1]->name_hash & (ncap - 1);
         while (nslot[j])
             j = (j + 1) & (ncap - 1);
         nslot[j] = v;
@@ -185,14 +193,15 @@ static void nameset_grow(struct nameset *ns, const struct simple_project *p)
     ns->cap = ncap;
 }
 
-/* Index of the file named `name` in p, or -1; `*free_slot` where to insert it. */
-static ptrdiff_t nameset_find(const struct nameset *ns, const struct simple_project *p,
-                              const char *name, size_t *free_slot)
+/* Index of the file named `name` in m, or -1; `*free_slot` where to insert it. */
+static ptrdiff_t nameset_find(const struct nameset *ns, const struct rsv__merged *m,
+                              const char *name, uint64_t hash, size_t *free_slot)
 {
-    size_t j = hash_name(name) & (ns->cap - 1);
+    size_t j = hash & (ns->cap - 1);
     while (ns->slot[j]) {
-        if (strcmp(p->files[ns->slot[j] - 1].filename, name) == 0)
-            return (ptrdiff_t)(ns->slot[j] - 1);
+        size_t k = ns->slot[j] - 1;
+        if (m->info[k]->name_hash == hash && strcmp(m->page.files[k].filename, name) == 0)
+            return (ptrdiff_t)k;
         j = (j + 1) & (ns->cap - 1);
     }
     *free_slot = j;
@@ -206,40 +215,53 @@ struct merge_state {
     struct rsv__explain *ex;
     const char *project;
     const struct config_view *view; /* for the routing counters; NULL: index alone */
+    /*
+     * Files decided by each rule, added to the view's counters once at the
+     * end: one atomic add per file (3,464 for numpy) made every rendering
+     * bounce the counters' cache line between the threads rendering.
+     */
+    uint64_t rules[RSV_RULE__N];
 };
 
-/* Add f (from ix) unless its filename is already there; true when added. */
+/*
+ * Add f (from ix, precomputed data pf) unless its filename is already
+ * there; true when added. The file is copied shallowly: its strings stay
+ * borrowed from its parsed page (rsv__merged).
+ */
 static bool add_file(struct merge_state *st, const struct config_index *ix,
-                     const struct simple_file *f, const char *key, const char *why_kept)
+                     const struct simple_file *f, const struct rsv__pfile *pf,
+                     const char *why_kept)
 {
-    struct simple_project *p = &st->out->page;
+    struct rsv__merged *m = st->out;
+    struct simple_project *p = &m->page;
     size_t free_slot = 0;
     ptrdiff_t dup;
 
     if (!f->filename || !f->filename[0])
         return false;
-    if (st->names.cap == 0 || (p->nfiles + 1) * 2 > st->names.cap)
-        nameset_grow(&st->names, p);
-    dup = nameset_find(&st->names, p, f->filename, &free_slot);
+    nameset_reserve(&st->names, m, p->nfiles + 1);
+    dup = nameset_find(&st->names, m, f->filename, pf->name_hash, &free_slot);
     if (dup >= 0) {
-        const char *a = simple_hashes_get(&p->files[dup].hashes, "sha256");
-        const char *b = simple_hashes_get(&f->hashes, "sha256");
+        const char *a = m->info[dup]->sha256;
+        const char *b = pf->sha256;
         if (a && b && strcmp(a, b) != 0) {
             log_warnx("'%s' of '%s' differs between '%s' and '%s': keeping the one from '%s'",
                       f->filename, st->project, st->out->origin[dup]->name, ix->name,
                       st->out->origin[dup]->name);
             rsv__count_hash_conflict(st->r);
         }
-        rsv__count_rule(st->r, st->view, RSV_RULE_DUPLICATE);
+        st->rules[RSV_RULE_DUPLICATE]++;
         rsv__explain_add(st->ex, ix->name, f->filename, false, "duplicate of the file from '%s'",
                          st->out->origin[dup]->name);
         return false;
     }
-    simple_project_copy_file(p, f);
-    st->out->origin = xgrow(st->out->origin, &st->out->cap, p->nfiles, sizeof(*st->out->origin));
-    st->out->origin[p->nfiles - 1] = ix;
-    st->out->keys = xgrow(st->out->keys, &st->out->keys_cap, p->nfiles, sizeof(*st->out->keys));
-    memcpy(st->out->keys[p->nfiles - 1], key, 33);
+    p->files = xgrow(p->files, &p->capfiles, p->nfiles + 1, sizeof(*p->files));
+    m->origin = xgrow(m->origin, &m->cap, p->nfiles + 1, sizeof(*m->origin));
+    m->info = xgrow(m->info, &m->info_cap, p->nfiles + 1, sizeof(*m->info));
+    p->files[p->nfiles] = *f;
+    m->origin[p->nfiles] = ix;
+    m->info[p->nfiles] = pf;
+    p->nfiles++;
     st->names.slot[free_slot] = p->nfiles;
     rsv__explain_add(st->ex, ix->name, f->filename, true, "%s", why_kept);
     return true;
@@ -253,8 +275,25 @@ static void take_status(struct rsv__merged *out, const struct simple_project *in
 {
     if (out->page.status || !in->status)
         return;
-    out->page.status = xstrdup(in->status);
-    out->page.status_reason = in->status_reason ? xstrdup(in->status_reason) : NULL;
+    out->page.status = in->status; /* borrowed, like the files */
+    out->page.status_reason = in->status_reason;
+}
+
+/*
+ * Keep a reference to a present input page: the merged page borrows its
+ * strings. Room for its files is made at once (the common case: one page).
+ */
+static void keep_input(struct merge_state *st, const struct rsv__ipage *pg)
+{
+    struct rsv__merged *out = st->out;
+    size_t need = out->page.nfiles + pg->page->nfiles;
+
+    out->inputs = xgrow(out->inputs, &out->inputs_cap, out->ninputs + 1, sizeof(*out->inputs));
+    out->inputs[out->ninputs++] = rsv__parsed_ref(pg->parsed);
+    out->page.files = xgrow(out->page.files, &out->page.capfiles, need, sizeof(*out->page.files));
+    out->origin = xgrow(out->origin, &out->cap, need, sizeof(*out->origin));
+    out->info = xgrow(out->info, &out->info_cap, need, sizeof(*out->info));
+    nameset_reserve(&st->names, out, need);
 }
 
 /* The environment a file's name implies (SPEC 5.1); unknown when it says nothing. */
@@ -281,67 +320,51 @@ static int get_input(struct rsv *r, const struct config_index *ix, const char *p
     return 0;
 }
 
-/* The version a wheel or sdist filename carries, as written (a slice of it). */
-static int file_version(const char *filename, struct str *out)
-{
-    struct wheel_name w;
-    struct sdist_name sd;
-    size_t len = strlen(filename);
-
-    if (wheel_parse(filename, len, &w) == 0) {
-        *out = w.version;
-        return 0;
-    }
-    if (sdist_parse(filename, len, &sd) == 0) {
-        *out = sd.version;
-        return 0;
-    }
-    return IMX_ESYNTAX;
-}
-
 /*
- * Recompute "versions" from the files kept (PEP 700). Files of one version
- * come in runs (pages list them by version), so a version is normalized and
- * looked up only when it differs from the previous file's.
+ * Recompute "versions" from the files kept (PEP 700): every normalized
+ * version once, in the order the files first show it. Each file's version
+ * was normalized when its page was parsed (one pointer per version in a
+ * page), so this only de-duplicates pointers, then texts across pages.
  */
-static void recompute_versions(struct simple_project *p)
+static void recompute_versions(struct rsv__merged *m)
 {
-    struct buf v;
-    struct str prev = STR_NULL;
+    struct simple_project *p = &m->page;
+    const char **slot = NULL;
+    const char *prev = NULL;
+    size_t cap = 64;
 
-    for (size_t i = 0; i < p->nversions; i++)
-        free(p->versions[i]);
-    free(p->versions);
     p->versions = NULL;
     p->nversions = 0;
     if (p->nfiles == 0)
         return;
-    buf_init(&v, 1024);
     p->versions = xcalloc(p->nfiles, sizeof(*p->versions));
+    while (cap < p->nfiles * 2)
+        cap *= 2;
+    slot = xcalloc(cap, sizeof(*slot));
     for (size_t i = 0; i < p->nfiles; i++) {
-        struct str raw;
-        bool seen = false;
-        if (file_version(p->files[i].filename, &raw) != 0)
+        const char *v = m->info[i]->version;
+        size_t j;
+        if (!v || v == prev)
             continue;
-        if (prev.p && str_eq(raw, prev))
+        prev = v;
+        for (j = rsv__hash_str(v) & (cap - 1); slot[j]; j = (j + 1) & (cap - 1)) {
+            if (slot[j] == v || strcmp(slot[j], v) == 0)
+                break;
+        }
+        if (slot[j])
             continue;
-        prev = raw;
-        buf_reset(&v);
-        if (version_normalize(raw.p, raw.len, &v) != 0)
-            continue;
-        for (size_t j = 0; j < p->nversions && !seen; j++)
-            seen = strcmp(p->versions[j], buf_cstr(&v)) == 0;
-        if (!seen)
-            p->versions[p->nversions++] = xstrdup(buf_cstr(&v));
+        slot[j] = v;
+        /* Borrowed from the parsed page, like every string of the merged page. */
+        p->versions[p->nversions++] = (char *)(uintptr_t)v;
     }
-    buf_release(&v);
+    free(slot);
 }
 
 int rsv__merge(struct rsv *r, const struct rsv__route *rt, const char *project,
                struct rsv__merged *out, struct buf *stamps, int64_t *fresh_until,
                struct rsv__explain *ex, struct buf *why)
 {
-    struct merge_state st = {r, out, {NULL, 0}, ex, project, NULL};
+    struct merge_state st = {r, out, {NULL, 0}, ex, project, NULL, {0}};
     const struct config *cfg = r->cfg;
     const struct config_view *v = rt->view;
     const struct config_pin *pin = NULL;
@@ -361,9 +384,10 @@ int rsv__merge(struct rsv *r, const struct rsv__route *rt, const char *project,
             rc = IMX_ENOTFOUND;
             goto out;
         }
+        keep_input(&st, &pg);
         take_status(out, pg.page);
         for (size_t i = 0; i < pg.page->nfiles; i++)
-            add_file(&st, rt->index, &pg.page->files[i], pg.keys[i], "the index served alone");
+            add_file(&st, rt->index, &pg.page->files[i], &pg.files[i], "the index served alone");
         goto done;
     }
 
@@ -383,10 +407,11 @@ int rsv__merge(struct rsv *r, const struct rsv__route *rt, const char *project,
         if (pg.state != RSV__PRESENT)
             continue;
         any_present = true;
+        keep_input(&st, &pg);
         take_status(out, pg.page);
         for (size_t i = 0; i < pg.page->nfiles; i++) {
             const struct simple_file *f = &pg.page->files[i];
-            const char *key = pg.keys[i];
+            const struct rsv__pfile *pf = &pg.files[i];
             enum tri t;
             size_t shadow = SIZE_MAX;
 
@@ -401,22 +426,22 @@ int rsv__merge(struct rsv *r, const struct rsv__route *rt, const char *project,
                                  "source %zu ('%s', %s) is true for it first", shadow + 1,
                                  cfg->indexes[pin->sources[shadow].index].name,
                                  marker_text(&pin->sources[shadow]));
-                rsv__count_rule(r, v, RSV_RULE_SHADOWED);
+                st.rules[RSV_RULE_SHADOWED]++;
                 continue;
             }
             t = mk ? marker_eval(mk, &env) : TRI_TRUE;
             if (t == TRI_FALSE) {
                 rsv__explain_add(ex, ix->name, f->filename, false,
                                  "source %zu marker %s is false", k + 1, marker_text(src));
-                rsv__count_rule(r, v, RSV_RULE_MARKER_FALSE);
+                st.rules[RSV_RULE_MARKER_FALSE]++;
                 continue;
             }
             {
                 char why_kept[512];
                 snprintf(why_kept, sizeof(why_kept), "source %zu marker %s is %s", k + 1,
                          marker_text(src), tri_name(t));
-                if (add_file(&st, ix, f, key, why_kept))
-                    rsv__count_rule(r, v, RSV_RULE_SOURCE);
+                if (add_file(&st, ix, f, pf, why_kept))
+                    st.rules[RSV_RULE_SOURCE]++;
             }
         }
     }
@@ -432,10 +457,11 @@ int rsv__merge(struct rsv *r, const struct rsv__route *rt, const char *project,
         if (pg.state != RSV__PRESENT)
             continue;
         any_present = true;
+        keep_input(&st, &pg);
         take_status(out, pg.page);
         for (size_t n = 0; n < pg.page->nfiles; n++) {
             const struct simple_file *f = &pg.page->files[n];
-            const char *key = pg.keys[n];
+            const struct rsv__pfile *pf = &pg.files[n];
             size_t pinned = SIZE_MAX;
 
             if (pin) {
@@ -452,12 +478,12 @@ int rsv__merge(struct rsv *r, const struct rsv__route *rt, const char *project,
                                  "pinned to source %zu ('%s', %s), which is true for it",
                                  pinned + 1, cfg->indexes[pin->sources[pinned].index].name,
                                  marker_text(&pin->sources[pinned]));
-                rsv__count_rule(r, v, RSV_RULE_PINNED_AWAY);
+                st.rules[RSV_RULE_PINNED_AWAY]++;
                 continue;
             }
-            if (add_file(&st, ix, f, key, pin ? "fallback: no source marker is true for it"
+            if (add_file(&st, ix, f, pf, pin ? "fallback: no source marker is true for it"
                                          : "from the view's indexes"))
-                rsv__count_rule(r, v, pin ? RSV_RULE_FALLBACK : RSV_RULE_INDEX);
+                st.rules[pin ? RSV_RULE_FALLBACK : RSV_RULE_INDEX]++;
         }
         if (v->strategy == CONFIG_FIRST_INDEX) {
             /* The rest are shadowed: recorded for explain, never fetched. */
@@ -472,9 +498,10 @@ int rsv__merge(struct rsv *r, const struct rsv__route *rt, const char *project,
         goto out;
     }
 done:
-    recompute_versions(&out->page);
+    recompute_versions(out);
     rc = 0;
 out:
+    rsv__count_rules(r, st.view, st.rules);
     rsv__ipage_release(&pg);
     free(st.names.slot);
     return rc;

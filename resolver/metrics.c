@@ -246,6 +246,20 @@ void rsv__count_rule(struct rsv *r, const struct config_view *v, enum rsv_rule r
         add(&r->view_slots[v - cfg->views]->rules[rule], 1);
 }
 
+void rsv__count_rules(struct rsv *r, const struct config_view *v, const uint64_t n[RSV_RULE__N])
+{
+    const struct config *cfg = r->cfg;
+    struct rsv_metrics_view *slot;
+
+    if (!r->view_slots || !v || v < cfg->views || v >= cfg->views + cfg->nviews)
+        return;
+    slot = r->view_slots[v - cfg->views];
+    for (size_t i = 0; slot && i < RSV_RULE__N; i++) {
+        if (n[i])
+            add(&slot->rules[i], n[i]);
+    }
+}
+
 void rsv__count_hash_mismatch(struct rsv *r)
 {
     if (r->metrics)

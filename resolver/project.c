@@ -41,26 +41,11 @@
 /* What an absent page or a released ipage points at. */
 static const struct simple_project empty_page;
 
-static void parsed_unref(struct rsv__parsed *pp)
-{
-    if (!pp || __atomic_sub_fetch(&pp->refs, 1, __ATOMIC_ACQ_REL) != 0)
-        return;
-    simple_project_release(&pp->page);
-    free(pp->keys);
-    free(pp);
-}
-
-static struct rsv__parsed *parsed_ref(struct rsv__parsed *pp)
-{
-    __atomic_add_fetch(&pp->refs, 1, __ATOMIC_RELAXED);
-    return pp;
-}
-
 void rsv__ipage_release(struct rsv__ipage *p)
 {
     if (!p)
         return;
-    parsed_unref(p->parsed);
+    rsv__parsed_unref(p->parsed);
     memset(p, 0, sizeof(*p));
     p->page = &empty_page;
 }
@@ -104,7 +89,7 @@ static uint64_t pc_hash(const char *s)
 static void pc_entry_free(struct pcache_entry *e)
 {
     free(e->key);
-    parsed_unref(e->parsed);
+    rsv__parsed_unref(e->parsed);
     free(e);
 }
 
@@ -168,7 +153,7 @@ static bool pc_get(struct rsv__pcache *pc, const char *key, struct pcache_entry 
         if (strcmp(e->key, key) == 0) {
             *out = *e;
             if (out->parsed)
-                parsed_ref(out->parsed);
+                rsv__parsed_ref(out->parsed);
             found = true;
             break;
         }
@@ -206,7 +191,7 @@ static void pc_put(struct rsv__pcache *pc, const char *key, uint64_t writes_seen
     e->state = state;
     e->fetched_at = fetched_at;
     snprintf(e->stamp, sizeof(e->stamp), "%s", stamp);
-    e->parsed = parsed ? parsed_ref(parsed) : NULL;
+    e->parsed = parsed ? rsv__parsed_ref(parsed) : NULL;
     e->next = pc->slots[slot];
     pc->slots[slot] = e;
     pthread_mutex_unlock(&pc->mu);
@@ -296,18 +281,12 @@ static int register_files(struct rsv *r, const struct config_index *ix,
 static int parse_record(const struct config_index *ix, const struct stg_page *rec,
                         struct rsv__parsed **out)
 {
-    struct rsv__parsed *pp = xcalloc(1, sizeof(*pp));
+    struct simple_project page;
 
-    pp->refs = 1;
-    simple_project_init(&pp->page);
-    if (simple_store_parse(rec->body ? rec->body : "", rec->body_len, &pp->page) != 0) {
-        parsed_unref(pp);
+    simple_project_init(&page);
+    if (simple_store_parse(rec->body ? rec->body : "", rec->body_len, &page) != 0)
         return IMX_ECORRUPT;
-    }
-    pp->keys = xcalloc(pp->page.nfiles + 1, sizeof(*pp->keys));
-    for (size_t i = 0; i < pp->page.nfiles; i++)
-        rsv__file_key(ix->name, pp->page.files[i].url ? pp->page.files[i].url : "", pp->keys[i]);
-    *out = pp;
+    *out = rsv__parsed_new_take(ix->name, &page);
     return 0;
 }
 
@@ -320,7 +299,7 @@ static void fill_ipage(const struct config_index *ix, enum stg_page_state state,
     out->fetched_at = fetched_at;
     snprintf(out->stamp, sizeof(out->stamp), "%s", stamp);
     if (state == STG_PAGE_ABSENT || !parsed) {
-        parsed_unref(parsed);
+        rsv__parsed_unref(parsed);
         out->state = RSV__ABSENT;
         out->page = &empty_page;
         out->fresh_until = fetched_at + (int64_t)ix->negative_ttl;
@@ -329,7 +308,7 @@ static void fill_ipage(const struct config_index *ix, enum stg_page_state state,
     out->state = RSV__PRESENT;
     out->parsed = parsed;
     out->page = &parsed->page;
-    out->keys = (const char(*)[33])parsed->keys;
+    out->files = parsed->files;
     out->fresh_until = fetched_at + (int64_t)ix->ttl;
 }
 
@@ -589,7 +568,7 @@ int rsv__index_page(struct rsv *r, const struct config_index *ix, const char *pr
             free(key);
             return 0;
         }
-        parsed_unref(e.parsed);
+        rsv__parsed_unref(e.parsed);
     }
     writes = pc_writes(r->pcache);
     rc = get_record(r, ix, project, &rec, &stale, why);

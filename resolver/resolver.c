@@ -365,33 +365,35 @@ bool rsv_route_exists(const struct rsv *r, const char *name)
     return rsv__find_route(r, name, &rt) == 0;
 }
 
-/* Percent-encode a filename for the last URL segment ('+' becomes %2B). */
-static void encode_segment(struct buf *out, const char *s)
+/*
+ * Set "sha256" in a hash list of a merged file, as simple_hashes_set would
+ * (value lower-cased, replacing or appended), but copy-on-write: the list
+ * may be borrowed from a parsed page, so a new one is made in the arena.
+ */
+static void hashes_set_sha256(struct arena *a, struct simple_hashes *h, const char *value)
 {
-    static const char hexd[] = "0123456789ABCDEF";
-    const char *run = s;
+    size_t len = strlen(value);
+    char *lower = arena_strndup(a, value, len);
+    struct simple_hash *v;
+    size_t n = h->n;
+    size_t i;
 
-    /* Unreserved bytes are copied in runs; only the rest is escaped. */
-    for (;; s++) {
-        unsigned char c = (unsigned char)*s;
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-            c == '-' || c == '_' || c == '.' || c == '~')
-            continue;
-        buf_append(out, run, (size_t)(s - run));
-        if (c == '\0')
-            break;
-        {
-            char esc[3] = {'%', hexd[c >> 4], hexd[c & 15]};
-            buf_append(out, esc, sizeof(esc));
-        }
-        run = s + 1;
+    for (char *c = lower; *c; c++) {
+        if (*c >= 'A' && *c <= 'Z')
+            *c = (char)(*c - 'A' + 'a');
     }
-}
-
-static bool is_wheel(const char *filename)
-{
-    size_t n = strlen(filename);
-    return n > 4 && strcasecmp(filename + n - 4, ".whl") == 0;
+    for (i = 0; i < n && strcmp(h->v[i].name, "sha256") != 0; i++)
+        ;
+    v = arena_alloc(a, (n + 1) * sizeof(*v));
+    if (n)
+        memcpy(v, h->v, n * sizeof(*v));
+    if (i == n) {
+        v[n].name = arena_strndup(a, "sha256", 6);
+        n++;
+    }
+    v[i].value = lower;
+    h->v = v;
+    h->n = n;
 }
 
 /*
@@ -401,17 +403,31 @@ static bool is_wheel(const char *filename)
  * wheels whose upstream advertised no PEP 658 metadata get the metadata
  * fetch.c read out of the stored wheel. Offline, only files whose bytes are
  * stored are kept (SPEC section 7).
+ *
+ * The merged page borrows its files' strings (resolver_int.h): new links
+ * and hash lists go to its arena. The key, the encoded filename and the
+ * sha256 lookups were done once when the input page was parsed (parsed.c),
+ * so a link costs three copies.
  */
 static void rewrite_links(struct rsv *r, struct rsv__merged *m, unsigned depth)
 {
     struct simple_project *p = &m->page;
-    struct buf u;
+    struct buf prefix;
     size_t kept = 0;
 
-    buf_init(&u, BUF_NOMAX);
+    buf_init(&prefix, BUF_NOMAX);
+    if (r->cfg->server.public_url) {
+        buf_appends(&prefix, r->cfg->server.public_url);
+        buf_appends(&prefix, "/files/");
+    } else {
+        for (unsigned d = 0; d < depth; d++)
+            buf_appends(&prefix, "../");
+        buf_appends(&prefix, "files/");
+    }
     for (size_t i = 0; i < p->nfiles; i++) {
         struct simple_file *f = &p->files[i];
-        const char *key = m->keys[i];
+        const struct rsv__pfile *pf = m->info[i];
+        char *url;
 
         /*
          * PEP 658 metadata advertised without a sha256 cannot be fetched
@@ -419,50 +435,42 @@ static void rewrite_links(struct rsv *r, struct rsv__merged *m, unsigned depth)
          * promised .metadata fails hard on a 404: advertise only what we
          * can serve. A stored wheel's own METADATA may replace it below.
          */
-        if (f->core_metadata && !simple_hashes_get(&f->core_metadata_hashes, "sha256"))
+        if (f->core_metadata && !pf->md_sha256)
             f->core_metadata = false;
-        if (r->offline || !simple_hashes_get(&f->hashes, "sha256") ||
-            (!f->core_metadata && is_wheel(f->filename))) {
+        if (r->offline || !pf->sha256 || (!f->core_metadata && pf->is_wheel)) {
             struct stg_file rec = {0};
             bool stored = false;
-            if (stg_file_get(r->stg, key, &rec) == 0) {
+            if (stg_file_get(r->stg, pf->key, &rec) == 0) {
                 stored = rec.sha256 && stg_blob_exists(r->stg, rec.sha256);
-                if (rec.sha256 && !simple_hashes_get(&f->hashes, "sha256"))
-                    simple_hashes_set(&f->hashes, "sha256", rec.sha256);
-                if (!f->core_metadata && rec.metadata_sha256 && is_wheel(f->filename)) {
+                if (rec.sha256 && !pf->sha256)
+                    hashes_set_sha256(&m->arena, &f->hashes, rec.sha256);
+                if (!f->core_metadata && rec.metadata_sha256 && pf->is_wheel) {
                     f->core_metadata = true;
-                    simple_hashes_set(&f->core_metadata_hashes, "sha256", rec.metadata_sha256);
+                    hashes_set_sha256(&m->arena, &f->core_metadata_hashes, rec.metadata_sha256);
                 }
                 if (r->offline && f->core_metadata &&
                     !(rec.metadata_sha256 && stg_blob_exists(r->stg, rec.metadata_sha256)))
                     f->core_metadata = false;
                 stg_file_release(&rec);
             }
-            if (r->offline && !stored) {
-                simple_file_release(f);
+            if (r->offline && !stored)
                 continue;
-            }
         }
-        buf_reset(&u);
-        if (r->cfg->server.public_url) {
-            buf_printf(&u, "%s/files/%s/", r->cfg->server.public_url, key);
-        } else {
-            for (unsigned d = 0; d < depth; d++)
-                buf_appends(&u, "../");
-            buf_printf(&u, "files/%s/", key);
-        }
-        encode_segment(&u, f->filename);
-        free(f->url);
-        f->url = xstrdup(buf_cstr(&u));
+        url = arena_alloc_bytes(&m->arena, prefix.len + 33 + pf->segment_len + 1);
+        memcpy(url, prefix.p, prefix.len);
+        memcpy(url + prefix.len, pf->key, 32);
+        url[prefix.len + 32] = '/';
+        memcpy(url + prefix.len + 33, pf->segment, pf->segment_len + 1);
+        f->url = url;
         if (kept != i) {
             p->files[kept] = *f;
             m->origin[kept] = m->origin[i];
-            memcpy(m->keys[kept], m->keys[i], 33);
+            m->info[kept] = m->info[i];
         }
         kept++;
     }
     p->nfiles = kept;
-    buf_release(&u);
+    buf_release(&prefix);
 }
 
 /*
@@ -474,11 +482,10 @@ static void rewrite_links(struct rsv *r, struct rsv__merged *m, unsigned depth)
 static void computed_hash_stamps(struct rsv *r, const struct rsv__merged *m, struct buf *stamps)
 {
     for (size_t i = 0; i < m->page.nfiles; i++) {
-        const struct simple_file *f = &m->page.files[i];
+        const char *key = m->info[i]->key;
         struct stg_file rec = {0};
-        const char *key = m->keys[i];
 
-        if (simple_hashes_get(&f->hashes, "sha256"))
+        if (m->info[i]->sha256)
             continue;
         if (stg_file_get(r->stg, key, &rec) != 0)
             continue;
@@ -501,6 +508,14 @@ static int render(const struct simple_project *p, const char *name, enum rsv_for
     if (rc) {
         buf_release(&b);
         return rc;
+    }
+    /*
+     * The renderers grow the buffer by doubling: give the slack back, since
+     * the rendering is kept (shrinking in place or by mremap, no copy).
+     */
+    if (b.cap - b.len > b.len / 16 + 4096) {
+        b.p = xrealloc(b.p, b.len + 1);
+        b.cap = b.len + 1;
     }
     body = buf_detach(&b, &len);
     *out = page_new(body, len, identity);

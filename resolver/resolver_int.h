@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "arena.h"
 #include "buf.h"
 #include "config.h"
 #include "resolver.h"
@@ -38,19 +39,54 @@ struct rsv__sf;
 enum rsv__page_state { RSV__PRESENT = 1, RSV__ABSENT = 2 };
 
 /*
+ * What the merge and the link rewriting need of one file of a parsed page,
+ * worked out once when the page is parsed (parsed.c) rather than for every
+ * rendering. Strings are borrowed from the parsed page (its model or its
+ * arena) and live as long as it.
+ */
+struct rsv__pfile {
+    char key[33];           /* the /files/<key>/ component (rsv__file_key) */
+    bool is_wheel;          /* the filename ends in ".whl", any case */
+    const char *sha256;     /* the "sha256" of the file's hashes; NULL when none */
+    const char *md_sha256;  /* the "sha256" of its core_metadata_hashes; NULL when none */
+    const char *version;    /* normalized version of the filename (one pointer per
+                               version in a page), NULL when the name has none */
+    const char *segment;    /* filename percent-encoded as a last URL segment */
+    size_t segment_len;
+    uint64_t name_hash;     /* rsv__hash_str(filename) ("" when absent) */
+};
+
+/*
  * A parsed upstream page, immutable once built and shared (reference
  * counted) between the in-memory page cache and the requests merging it.
  */
 struct rsv__parsed {
     int refs;                   /* atomic */
     struct simple_project page; /* file URLs resolved to absolute URLs */
-    char (*keys)[33];           /* page.nfiles /files/ keys (rsv__file_key) */
+    struct rsv__pfile *files;   /* page.nfiles entries */
+    struct arena arena;         /* the strings of files[] */
 };
+
+/*
+ * Build a shared parsed page of index `index` from `page` (taken over: it
+ * is left initialised), with refs = 1 and files[] filled. Never fails.
+ */
+struct rsv__parsed *rsv__parsed_new_take(const char *index, struct simple_project *page);
+/* Take one more reference; returns pp. */
+struct rsv__parsed *rsv__parsed_ref(struct rsv__parsed *pp);
+/* Drop a reference; the last one frees the page. NULL-safe. */
+void rsv__parsed_unref(struct rsv__parsed *pp);
+/* Bytes held by what parsed.c adds to the page model (files[] and the arena). */
+size_t rsv__parsed_footprint(const struct rsv__parsed *pp);
+/* FNV-1a of a C string. */
+uint64_t rsv__hash_str(const char *s);
+/* Append s percent-encoded as a last URL segment (unreserved bytes kept, '+' is %2B). */
+void rsv__segment_encode(struct buf *out, const char *s);
 
 struct rsv__ipage {
     enum rsv__page_state state;
     const struct simple_project *page; /* never NULL; empty when ABSENT */
-    const char (*keys)[33];            /* page->nfiles file keys */
+    const struct rsv__pfile *files;    /* page->nfiles entries; NULL when ABSENT */
     struct rsv__parsed *parsed;        /* the reference that keeps page alive, or NULL */
     int64_t fetched_at;         /* when the upstream last confirmed it */
     int64_t fresh_until;        /* serve without asking before this time */
@@ -143,6 +179,33 @@ void rsv__explain_add(struct rsv__explain *ex, const char *index, const char *fi
 void rsv__explain_release(struct rsv__explain *ex);
 
 /*
+ * A merged page is a view over the parsed pages it was built from, not a
+ * copy of them: page.files[] are shallow copies of the files kept, whose
+ * strings and hash arrays are borrowed from the parsed pages that `inputs`
+ * holds references to, or were made in `arena` (the links and the hashes
+ * rewrite_links sets); page.versions[] strings and page.status(_reason) are
+ * borrowed too. So the page must never be handed to simple_project_release
+ * or simple_file_release, and its strings never freed or written to:
+ * rsv__merged_release frees what the merged page owns (its arrays, its
+ * references, its arena). Replace a string or a hash array of a file by
+ * pointing it at new memory in `arena`.
+ */
+struct rsv__merged {
+    struct simple_project page;
+    const struct config_index **origin; /* page.nfiles entries: where each file came from */
+    const struct rsv__pfile **info;     /* page.nfiles entries: their precomputed data (key...) */
+    struct rsv__parsed **inputs;        /* the references that keep borrowed strings alive */
+    size_t ninputs;
+    struct arena arena;                 /* strings and arrays made for this page */
+    size_t cap;
+    size_t info_cap;
+    size_t inputs_cap;
+};
+
+void rsv__merged_init(struct rsv__merged *m);
+void rsv__merged_release(struct rsv__merged *m);
+
+/*
  * Build the merged page of `project` in a route (SPEC.md section 5), with
  * upstream URLs still in the files. `stamps` receives a string that changes
  * whenever any input page changes; *fresh_until the earliest time an input
@@ -150,17 +213,6 @@ void rsv__explain_release(struct rsv__explain *ex);
  * Returns 0, IMX_ENOTFOUND (no consulted index has the project),
  * IMX_EUPSTREAM (an index that decides the page cannot be read; `why`).
  */
-struct rsv__merged {
-    struct simple_project page;
-    const struct config_index **origin; /* page.nfiles entries: where each file came from */
-    char (*keys)[33];                   /* page.nfiles entries: their /files/ keys */
-    size_t cap;
-    size_t keys_cap;
-};
-
-void rsv__merged_init(struct rsv__merged *m);
-void rsv__merged_release(struct rsv__merged *m);
-
 int rsv__merge(struct rsv *r, const struct rsv__route *route, const char *project,
                struct rsv__merged *out /* OUT */, struct buf *stamps, int64_t *fresh_until,
                struct rsv__explain *ex, struct buf *why);

@@ -279,8 +279,20 @@ int simple__render_json_tree(const struct simple_project *p, const char *name, s
  * output is byte-identical to simple__render_json_tree (compact, keys in the
  * same order, jansson's escapes), which tests/unit/resolver/pep/ checks on
  * every fixture.
+ *
+ * Each file is written into room reserved for its worst case (every byte
+ * escaped as "\u00XX", 6 bytes; a byte of invalid UTF-8 becomes 3 bytes of
+ * U+FFFD, which need no escape) with a cursor, so the 3,464 files of numpy
+ * cost no per-piece capacity checks; near the output cap, where the worst
+ * case does not fit, a file is written aside and appended checked.
  */
-/* Bytes put_jstr must look at: 1 = escape, 2 = non-ASCII (UTF-8 check). */
+#define JSON_ESC_MAX 6
+/* The literal text of a file object with every key, and a 20-digit size. */
+#define JSON_FILE_FIXED 160
+/* Per hash: two pairs of quotes, a colon, a comma. */
+#define JSON_HASH_FIXED 6
+
+/* Bytes jstr_to must look at: 1 = escape, 2 = non-ASCII (UTF-8 check). */
 static const unsigned char jclass[256] = {
     [0x01] = 1, [0x02] = 1, [0x03] = 1, [0x04] = 1, [0x05] = 1, [0x06] = 1, [0x07] = 1,
     [0x08] = 1, [0x09] = 1, [0x0a] = 1, [0x0b] = 1, [0x0c] = 1, [0x0d] = 1, [0x0e] = 1,
@@ -290,121 +302,226 @@ static const unsigned char jclass[256] = {
     [0x80 ... 0xff] = 2,
 };
 
-static void put_jstr(struct buf *b, const char *s)
+/*
+ * True when none of the n bytes at s needs a look (jclass 0): eight bytes
+ * at a time, testing for a byte below 0x20, a '"', a '\\' or a high bit.
+ */
+static bool json_plain(const char *s, size_t n)
+{
+    const uint64_t ones = 0x0101010101010101ull;
+    const uint64_t highs = 0x8080808080808080ull;
+    size_t i = 0;
+
+    for (; i + 8 <= n; i += 8) {
+        uint64_t x, q, bs;
+        memcpy(&x, s + i, 8);
+        q = x ^ (ones * '"');
+        bs = x ^ (ones * '\\');
+        /* (v - ones) & ~v & highs: some byte of v is 0; with 0x20: some byte < 0x20. */
+        if ((((x - ones * 0x20) & ~x) | ((q - ones) & ~q) | ((bs - ones) & ~bs) | x) & highs)
+            return false;
+    }
+    for (; i < n; i++) {
+        if (jclass[(unsigned char)s[i]])
+            return false;
+    }
+    return true;
+}
+
+/* Write s (n bytes, NUL at s[n]) as a JSON string; returns the cursor after it. */
+static char *jstr_to(char *w, const char *s, size_t n)
 {
     static const char hexd[] = "0123456789ABCDEF";
     char *fixed = NULL;
-    const char *run;
-    const unsigned char *u = (const unsigned char *)s;
+    const char *end;
     unsigned seen = 0;
 
-    /* One table-driven pass: plain ASCII, the common case, is appended whole. */
-    while (*u)
-        seen |= jclass[*u++];
-    if (seen == 0) {
-        buf_putc(b, '"');
-        buf_append(b, s, (size_t)((const char *)u - s));
-        buf_putc(b, '"');
-        return;
+    *w++ = '"';
+    if (json_plain(s, n)) {
+        memcpy(w, s, n);
+        w += n;
+        *w++ = '"';
+        return w;
     }
+    for (size_t i = 0; i < n; i++)
+        seen |= jclass[(unsigned char)s[i]];
     if (seen & 2) {
         /* Non-ASCII: repair invalid UTF-8 the way jstr() does. */
-        fixed = simple__utf8_dup(s, strlen(s));
+        fixed = simple__utf8_dup(s, n);
         s = fixed;
+        n = strlen(fixed);
     }
-    buf_putc(b, '"');
-    run = s;
-    for (const char *q = s;; q++) {
+    end = s + n;
+    for (;;) {
+        const char *q = s;
         unsigned char c;
-        while (jclass[(unsigned char)*q] != 1 && *q != '\0')
+        while (q < end && jclass[(unsigned char)*q] != 1)
             q++;
-        c = (unsigned char)*q;
-        buf_append(b, run, (size_t)(q - run));
-        if (c == '\0')
+        memcpy(w, s, (size_t)(q - s));
+        w += q - s;
+        if (q == end)
             break;
-        run = q + 1;
+        c = (unsigned char)*q;
+        s = q + 1;
+        *w++ = '\\';
         switch (c) {
         case '"':
-            buf_append(b, "\\\"", 2);
+            *w++ = '"';
             break;
         case '\\':
-            buf_append(b, "\\\\", 2);
+            *w++ = '\\';
             break;
         case '\b':
-            buf_append(b, "\\b", 2);
+            *w++ = 'b';
             break;
         case '\f':
-            buf_append(b, "\\f", 2);
+            *w++ = 'f';
             break;
         case '\n':
-            buf_append(b, "\\n", 2);
+            *w++ = 'n';
             break;
         case '\r':
-            buf_append(b, "\\r", 2);
+            *w++ = 'r';
             break;
         case '\t':
-            buf_append(b, "\\t", 2);
+            *w++ = 't';
             break;
-        default: {
-            char esc[6] = {'\\', 'u', '0', '0', hexd[c >> 4], hexd[c & 15]};
-            buf_append(b, esc, sizeof(esc));
-        }
+        default:
+            *w++ = 'u';
+            *w++ = '0';
+            *w++ = '0';
+            *w++ = hexd[c >> 4];
+            *w++ = hexd[c & 15];
         }
     }
-    buf_putc(b, '"');
+    *w++ = '"';
     free(fixed);
+    return w;
 }
 
-static void put_key(struct buf *b, const char *key)
+#define PUT_LIT(w, lit) (memcpy((w), (lit), sizeof(lit) - 1), (w) += sizeof(lit) - 1)
+
+/*
+ * Write what `write` makes of ctx, at most `most` bytes, into b: in place
+ * when that much room fits under b's cap, else aside and appended checked
+ * (the real bytes may fit where the worst case does not).
+ * Returns 0 or IMX_ETOOLARGE (b unchanged).
+ */
+static int put_bounded(struct buf *b, size_t most, char *(*write)(char *w, const void *ctx),
+                       const void *ctx)
 {
-    put_jstr(b, key);
-    buf_putc(b, ':');
+    struct buf aside;
+    char *w;
+    int rc;
+
+    if (buf_reserve(b, most) == 0) {
+        w = write(b->p + b->len, ctx);
+        buf_commit(b, (size_t)(w - (b->p + b->len)));
+        return 0;
+    }
+    buf_init(&aside, BUF_NOMAX);
+    if (buf_reserve(&aside, most) != 0)
+        return IMX_ETOOLARGE;
+    w = write(aside.p, ctx);
+    buf_commit(&aside, (size_t)(w - aside.p));
+    rc = buf_append(b, aside.p, aside.len);
+    buf_release(&aside);
+    return rc;
 }
 
-static void put_hashes(struct buf *b, const struct simple_hashes *h)
+static char *write_jstr(char *w, const void *ctx)
 {
-    buf_putc(b, '{');
+    const char *s = ctx;
+    return jstr_to(w, s, strlen(s));
+}
+
+/* Append s as a JSON string. 0 or IMX_ETOOLARGE (b unchanged). */
+static int put_jstr(struct buf *b, const char *s)
+{
+    return put_bounded(b, 2 + JSON_ESC_MAX * strlen(s), write_jstr, s);
+}
+
+/* ,"key":"value" when value is set. */
+static int put_opt(struct buf *b, const char *key, const char *value)
+{
+    int rc;
+
+    if (value == NULL)
+        return 0;
+    rc = buf_putc(b, ',');
+    if (rc == 0)
+        rc = put_jstr(b, key);
+    if (rc == 0)
+        rc = buf_putc(b, ':');
+    if (rc == 0)
+        rc = put_jstr(b, value);
+    return rc;
+}
+
+/* A file's strings and their lengths, measured once (put_file). */
+struct jfile {
+    const struct simple_file *f;
+    const char *fn, *url, *yanked;
+    size_t fn_n, url_n, rp_n, yanked_n, upload_n, prov_n;
+};
+
+static size_t opt_len(const char *s)
+{
+    return s ? strlen(s) : 0;
+}
+
+static size_t hashes_len(const struct simple_hashes *h)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < h->n; i++)
+        n += JSON_HASH_FIXED + JSON_ESC_MAX * (strlen(h->v[i].name) + strlen(h->v[i].value));
+    return n;
+}
+
+static char *hashes_to(char *w, const struct simple_hashes *h)
+{
+    *w++ = '{';
     for (size_t i = 0; i < h->n; i++) {
         if (i)
-            buf_putc(b, ',');
-        put_key(b, h->v[i].name);
-        put_jstr(b, h->v[i].value);
+            *w++ = ',';
+        w = jstr_to(w, h->v[i].name, strlen(h->v[i].name));
+        *w++ = ':';
+        w = jstr_to(w, h->v[i].value, strlen(h->v[i].value));
     }
-    buf_putc(b, '}');
+    *w++ = '}';
+    return w;
 }
 
-static void put_opt(struct buf *b, const char *key, const char *value)
+static char *write_file(char *w, const void *ctx)
 {
-    if (value == NULL)
-        return;
-    buf_putc(b, ',');
-    put_key(b, key);
-    put_jstr(b, value);
-}
+    const struct jfile *t = ctx;
+    const struct simple_file *f = t->f;
 
-static void put_file(struct buf *b, const struct simple_file *f)
-{
-    buf_appends(b, "{\"filename\":");
-    put_jstr(b, f->filename ? f->filename : "");
-    buf_appends(b, ",\"url\":");
-    put_jstr(b, f->url ? f->url : "");
-    buf_appends(b, ",\"hashes\":");
-    put_hashes(b, &f->hashes);
-    put_opt(b, "requires-python", f->requires_python);
+    PUT_LIT(w, "{\"filename\":");
+    w = jstr_to(w, t->fn, t->fn_n);
+    PUT_LIT(w, ",\"url\":");
+    w = jstr_to(w, t->url, t->url_n);
+    PUT_LIT(w, ",\"hashes\":");
+    w = hashes_to(w, &f->hashes);
+    if (f->requires_python) {
+        PUT_LIT(w, ",\"requires-python\":");
+        w = jstr_to(w, f->requires_python, t->rp_n);
+    }
     if (f->yanked != SIMPLE_YANKED) {
-        buf_appends(b, ",\"yanked\":false");
-    } else if (f->yanked_reason != NULL && f->yanked_reason[0] != '\0') {
-        put_opt(b, "yanked", f->yanked_reason);
+        PUT_LIT(w, ",\"yanked\":false");
+    } else if (t->yanked) {
+        PUT_LIT(w, ",\"yanked\":");
+        w = jstr_to(w, t->yanked, t->yanked_n);
     } else {
-        buf_appends(b, ",\"yanked\":true");
+        PUT_LIT(w, ",\"yanked\":true");
     }
     /* PEP 714: core-metadata only; dist-info-metadata crashes pip 22.3-23.1 */
     if (f->core_metadata) {
-        buf_appends(b, ",\"core-metadata\":");
+        PUT_LIT(w, ",\"core-metadata\":");
         if (f->core_metadata_hashes.n > 0)
-            put_hashes(b, &f->core_metadata_hashes);
+            w = hashes_to(w, &f->core_metadata_hashes);
         else
-            buf_appends(b, "true");
+            PUT_LIT(w, "true");
     }
     if (f->size >= 0) {
         char num[24];
@@ -414,51 +531,97 @@ static void put_file(struct buf *b, const struct simple_file *f)
             num[--k] = (char)('0' + v % 10);
             v /= 10;
         } while (v);
-        buf_append(b, ",\"size\":", 8);
-        buf_append(b, num + k, sizeof(num) - k);
+        PUT_LIT(w, ",\"size\":");
+        memcpy(w, num + k, sizeof(num) - k);
+        w += sizeof(num) - k;
     }
-    put_opt(b, "upload-time", f->upload_time);
-    put_opt(b, "provenance", f->provenance);
-    buf_putc(b, '}');
+    if (f->upload_time) {
+        PUT_LIT(w, ",\"upload-time\":");
+        w = jstr_to(w, f->upload_time, t->upload_n);
+    }
+    if (f->provenance) {
+        PUT_LIT(w, ",\"provenance\":");
+        w = jstr_to(w, f->provenance, t->prov_n);
+    }
+    *w++ = '}';
+    return w;
+}
+
+static int put_file(struct buf *b, const struct simple_file *f)
+{
+    struct jfile t;
+    size_t most;
+
+    t.f = f;
+    t.fn = f->filename ? f->filename : "";
+    t.fn_n = strlen(t.fn);
+    t.url = f->url ? f->url : "";
+    t.url_n = strlen(t.url);
+    t.rp_n = opt_len(f->requires_python);
+    t.yanked = f->yanked == SIMPLE_YANKED && f->yanked_reason != NULL && f->yanked_reason[0]
+                   ? f->yanked_reason
+                   : NULL;
+    t.yanked_n = opt_len(t.yanked);
+    t.upload_n = opt_len(f->upload_time);
+    t.prov_n = opt_len(f->provenance);
+    /* Strings live in memory, so their sum is far from overflowing this. */
+    most = JSON_FILE_FIXED + hashes_len(&f->hashes) +
+           (f->core_metadata ? hashes_len(&f->core_metadata_hashes) : 0) +
+           JSON_ESC_MAX * (t.fn_n + t.url_n + t.rp_n + t.yanked_n + t.upload_n + t.prov_n);
+    return put_bounded(b, most, write_file, &t);
 }
 
 int simple_render_json(const struct simple_project *p, const char *name, struct buf *out)
 {
     const char *api = simple__api_version(p);
-    struct buf b;
+    size_t start = out->len;
     int rc;
 
-    /* Render into a scratch buffer, then append: out changes all or nothing. */
-    buf_init(&b, BUF_NOMAX);
-    buf_appends(&b, "{\"meta\":{\"api-version\":");
-    put_jstr(&b, api);
-    buf_appends(&b, "},\"name\":");
-    put_jstr(&b, name ? name : (p->name ? p->name : ""));
-    buf_appends(&b, ",\"files\":[");
-    for (size_t i = 0; i < p->nfiles; i++) {
+    /* Straight into out; on any failure it is cut back: all or nothing. */
+    rc = buf_appends(out, "{\"meta\":{\"api-version\":");
+    if (rc == 0)
+        rc = put_jstr(out, api);
+    if (rc == 0)
+        rc = buf_appends(out, "},\"name\":");
+    if (rc == 0)
+        rc = put_jstr(out, name ? name : (p->name ? p->name : ""));
+    if (rc == 0)
+        rc = buf_appends(out, ",\"files\":[");
+    for (size_t i = 0; i < p->nfiles && rc == 0; i++) {
         if (i)
-            buf_putc(&b, ',');
-        put_file(&b, &p->files[i]);
+            rc = buf_putc(out, ',');
+        if (rc == 0)
+            rc = put_file(out, &p->files[i]);
     }
-    buf_putc(&b, ']');
-    if (strcmp(api, "1.0") != 0) {
-        buf_appends(&b, ",\"versions\":[");
-        for (size_t i = 0; i < p->nversions; i++) {
+    if (rc == 0)
+        rc = buf_putc(out, ']');
+    if (rc == 0 && strcmp(api, "1.0") != 0) {
+        rc = buf_appends(out, ",\"versions\":[");
+        for (size_t i = 0; i < p->nversions && rc == 0; i++) {
             if (i)
-                buf_putc(&b, ',');
-            put_jstr(&b, p->versions[i]);
+                rc = buf_putc(out, ',');
+            if (rc == 0)
+                rc = put_jstr(out, p->versions[i]);
         }
-        buf_putc(&b, ']');
+        if (rc == 0)
+            rc = buf_putc(out, ']');
     }
-    if (p->status != NULL) {
-        buf_appends(&b, ",\"project-status\":{\"status\":");
-        put_jstr(&b, p->status);
-        put_opt(&b, "reason", p->status_reason);
-        buf_putc(&b, '}');
+    if (rc == 0 && p->status != NULL) {
+        rc = buf_appends(out, ",\"project-status\":{\"status\":");
+        if (rc == 0)
+            rc = put_jstr(out, p->status);
+        if (rc == 0)
+            rc = put_opt(out, "reason", p->status_reason);
+        if (rc == 0)
+            rc = buf_putc(out, '}');
     }
-    buf_putc(&b, '}');
-    rc = buf_append(out, b.p, b.len);
-    buf_release(&b);
+    if (rc == 0)
+        rc = buf_putc(out, '}');
+    if (rc != 0) {
+        out->len = start;
+        if (out->p != NULL)
+            out->p[out->len] = '\0';
+    }
     return rc;
 }
 

@@ -77,3 +77,40 @@ Test(buf, detach_and_reset)
     free(p);
     buf_release(NULL);
 }
+
+Test(buf, reserve_then_commit)
+{
+    static const struct {
+        size_t max, have, reserve;
+        int rc;
+    } cases[] = {
+        {BUF_NOMAX, 0, 0, 0},   {BUF_NOMAX, 0, 10, 0}, {BUF_NOMAX, 5, 1000, 0},
+        {16, 0, 16, 0},         {16, 0, 17, IMX_ETOOLARGE}, {16, 10, 6, 0},
+        {16, 10, 7, IMX_ETOOLARGE}, {16, 3, SIZE_MAX, IMX_ETOOLARGE},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        struct buf b;
+        buf_init(&b, cases[i].max);
+        for (size_t k = 0; k < cases[i].have; k++)
+            cr_assert_eq(buf_putc(&b, 'h'), 0);
+        cr_assert_eq(buf_reserve(&b, cases[i].reserve), cases[i].rc, "case %zu", i);
+        if (cases[i].rc == 0 && cases[i].reserve > 0) {
+            char *w = b.p + b.len;
+            size_t n = cases[i].reserve < 40 ? cases[i].reserve : 40;
+            void *before = b.p;
+            memset(w, 'w', n);
+            buf_commit(&b, n);
+            cr_assert_eq(b.p, before, "case %zu: no reallocation", i);
+            cr_assert_eq(b.len, cases[i].have + n);
+            cr_assert_eq(b.p[b.len], '\0');
+            cr_assert_eq(b.p[b.len - 1], 'w');
+        } else {
+            cr_assert_eq(b.len, cases[i].have, "case %zu: unchanged", i);
+        }
+        buf_commit(&b, 0);
+        cr_assert_eq(b.len, cases[i].have + (cases[i].rc == 0 && cases[i].reserve > 0
+                                                 ? (cases[i].reserve < 40 ? cases[i].reserve : 40)
+                                                 : 0));
+        buf_release(&b);
+    }
+}
