@@ -24,6 +24,8 @@
 const char *const rsv_page_outcome_names[RSV_PAGE__N] = {"hit", "miss", "stale", "revalidated",
                                                          "negative"};
 const char *const rsv_file_outcome_names[RSV_FILE__N] = {"hit", "miss", "shared"};
+const char *const rsv_rendered_outcome_names[RSV_RENDERED__N] = {"loaded", "reused", "rendered",
+                                                                 "written", "unwritten"};
 const char *const rsv_rule_names[RSV_RULE__N] = {"source",   "marker_false", "shadowed",
                                                  "pinned_away", "fallback", "index",
                                                  "duplicate"};
@@ -244,6 +246,12 @@ void rsv__count_rule(struct rsv *r, const struct config_view *v, enum rsv_rule r
         return;
     if (r->view_slots[v - cfg->views])
         add(&r->view_slots[v - cfg->views]->rules[rule], 1);
+}
+
+void rsv__count_rendered(struct rsv *r, enum rsv_rendered_outcome o)
+{
+    if (r->metrics)
+        add(&r->metrics->rendered[o], 1);
 }
 
 void rsv__count_hash_mismatch(struct rsv *r)

@@ -31,6 +31,8 @@ void rsv__count_page(struct rsv *r, const struct config_index *ix, enum rsv_page
 void rsv__count_file(struct rsv *r, const char *index, enum rsv_file_outcome o);
 /* The merge of view v decided one file by `rule`. */
 void rsv__count_rule(struct rsv *r, const struct config_view *v, enum rsv_rule rule);
+/* A page the memory cache lacked ended with outcome o. */
+void rsv__count_rendered(struct rsv *r, enum rsv_rendered_outcome o);
 void rsv__count_hash_mismatch(struct rsv *r);
 void rsv__count_hash_conflict(struct rsv *r);
 /* Gauges: delta +1 / -1. */
