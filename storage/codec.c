@@ -900,6 +900,9 @@ int stg_rendered_put(struct stg *s, const char *key, const struct stg_rendered *
     assert(r != NULL);
     if (!rendered_key_ok(key))
         return IMX_EINVAL;
+    /* Derived data yields: the rest of the map is for pages and files. */
+    if (stg__map_past(s, STG_RENDERED_MAP_SHARE_NUM, STG_RENDERED_MAP_SHARE_DEN))
+        return IMX_EMAPFULL;
     buf_init(&b, STG_RENDERED_MAX_BYTES);
     rc = stg__rendered_encode(r, &b);
     if (rc == 0)

@@ -854,6 +854,19 @@ out:
     return rc;
 }
 
+bool stg__map_past(struct stg *s, unsigned num, unsigned den)
+{
+    MDB_envinfo info;
+    MDB_stat ms;
+
+    CHECK_OBJ(s, STG_MAGIC);
+    assert(den > 0);
+    if (mdb_env_info(s->env, &info) != 0 || mdb_env_stat(s->env, &ms) != 0)
+        return false;
+    return ((uint64_t)info.me_last_pgno + 1) * ms.ms_psize / num >
+           (uint64_t)info.me_mapsize / den;
+}
+
 int stg__drop(struct stg *s, enum stg_db db)
 {
     MDB_txn *txn = NULL;

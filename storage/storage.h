@@ -250,6 +250,9 @@ uint64_t stg_files_gen(struct stg *s, enum stg_gen which);
  */
 #define STG_RENDERED_MAX_BYTES (64u << 20) /* an encoded record; larger ones are not kept */
 #define STG_RENDERED_MAX_INPUTS 256
+/* Renderings are written only while the map is used up to this share (high-water mark). */
+#define STG_RENDERED_MAP_SHARE_NUM 3
+#define STG_RENDERED_MAP_SHARE_DEN 4
 
 struct stg_rendered_input {
     char *index;   /* upstream [[index]] name */
@@ -289,10 +292,14 @@ int stg_rendered_get(struct stg *s, const char *key, bool with_body,
  * has the same fingerprint, gen_kind, files_gen and stamps: those decide the
  * bytes, so the write is skipped (IMX_EEXIST). The comparison happens inside
  * the write transaction: concurrent writers of one rendering write it once.
+ * Renderings are derived data and leave the last quarter of the map to
+ * pages and files: past STG_RENDERED_MAP_SHARE of it (the map's high-water
+ * mark, which deletions do not lower) this returns IMX_EMAPFULL at once,
+ * without logging.
  * 0, IMX_EEXIST, IMX_EINVAL (key; fingerprint, stamps or etag NULL; an input
  * field NULL; more than STG_RENDERED_MAX_INPUTS inputs; body NULL),
- * IMX_ETOOLARGE (encoded larger than STG_RENDERED_MAX_BYTES), or a stg_put
- * error (IMX_EMAPFULL, IMX_EIO on a read-only store): nothing is written.
+ * IMX_ETOOLARGE (encoded larger than STG_RENDERED_MAX_BYTES), IMX_EMAPFULL,
+ * or a stg_put error (IMX_EIO on a read-only store): nothing is written.
  */
 int stg_rendered_put(struct stg *s, const char *key, const struct stg_rendered *r);
 /* Decode a STG_DB_RENDERED value (e.g. from stg_foreach). 0 or IMX_ECORRUPT. */

@@ -98,6 +98,12 @@ int stg__del_where(struct stg *s, enum stg_db db, char *const *keys, const size_
                    uint64_t *deleted /* OUT */);
 /* Empty a database in one write transaction. 0, plus the stg_put errors. */
 int stg__drop(struct stg *s, enum stg_db db);
+/*
+ * Whether the map's high-water mark is past num/den of the map size (LMDB
+ * reuses freed pages below it, so this errs on the full side). No
+ * transaction; false when LMDB cannot say.
+ */
+bool stg__map_past(struct stg *s, unsigned num, unsigned den);
 
 /* ---- codec.c ---- */
 

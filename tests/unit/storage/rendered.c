@@ -578,3 +578,43 @@ Test(rendered, unreadable_generations_drop_renderings)
     th_rmrf(d);
     free(d);
 }
+
+Test(rendered, renderings_leave_the_last_quarter_of_the_map_to_pages)
+{
+    char *d = th_tmpdir();
+    struct stg *s = th_open(d, 1u << 20, false);
+    struct stg_rendered in = sample("b", 1, NULL, 0);
+    struct stg_page pg = {.state = STG_PAGE_PRESENT, .url = "u"};
+    struct stg_stats st;
+    char *body = xcalloc(1, 16 << 10);
+    char key[32];
+    int i, stop, rc = 0;
+
+    pg.body = body;
+    pg.body_len = 16 << 10;
+    cr_assert_eq(stg_rendered_put(s, "early", &in), 0);
+    /* Fill past three quarters with pages. */
+    for (i = 0; i < 1000; i++) {
+        cr_assert_eq(stg_stat(s, &st), 0);
+        if (st.map_used > st.map_size / 4 * 3 + 8192)
+            break;
+        snprintf(key, sizeof(key), "p%d", i);
+        cr_assert_eq(stg_page_put(s, "pypi", key, &pg), 0);
+    }
+    cr_assert_lt(i, 1000);
+    in.stamps = (char *)"another";
+    cr_assert_eq(stg_rendered_put(s, "late", &in), IMX_EMAPFULL);
+    cr_assert_eq(stg_rendered_put(s, "early", &in), IMX_EMAPFULL, "not even a replacement");
+    /* ... while pages still go in until the map is really full. */
+    stop = i;
+    for (; i < 1000 && rc == 0; i++) {
+        snprintf(key, sizeof(key), "p%d", i);
+        rc = stg_page_put(s, "pypi", key, &pg);
+    }
+    cr_assert_eq(rc, IMX_EMAPFULL);
+    cr_assert_geq(i - stop, 4, "only %d pages stored after renderings stopped", i - stop - 1);
+    free(body);
+    stg_close(s);
+    th_rmrf(d);
+    free(d);
+}
