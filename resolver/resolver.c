@@ -560,28 +560,54 @@ static struct page_impl *stored_page(struct rsv *r, const char *key, const char 
     return p;
 }
 
+/* Loading one stored rendering into memory (stored_valid_page). */
+struct load_job {
+    struct rsv *r;
+    const char *key, *fp, *stamps;
+    enum stg_gen kind;
+    uint64_t gen;
+    int64_t fresh_until;
+    bool ran;
+    struct page_impl *page; /* OUT: referenced, or NULL */
+};
+
+static int load_job_run(void *arg)
+{
+    struct load_job *j = arg;
+
+    j->ran = true;
+    j->page = cache_get_same(j->r->rendered, j->key, j->stamps, j->fresh_until);
+    if (!j->page) {
+        j->page = stored_page(j->r, j->key, j->fp, j->kind, j->gen, j->stamps, j->fresh_until);
+        if (j->page)
+            rsv__count_rendered(j->r, RSV_RENDERED_LOADED);
+    }
+    return 0;
+}
+
 /*
  * Step 2 of the lookup (top of file): a stored rendering that still holds,
  * without merging. The memory entry is reused when it has those bytes (its
- * inputs were only due for a check); else they are loaded. NULL: none.
+ * inputs were only due for a check); else they are loaded, once per key at
+ * a time (a herd after a restart makes one copy, not one each). NULL: none.
  */
 static struct page_impl *stored_valid_page(struct rsv *r, const char *key, const char *fp,
                                            enum stg_gen kind, uint64_t gen)
 {
     struct stg_rendered head;
-    struct page_impl *p;
-    int64_t fresh_until = 0;
+    struct load_job job = {r, key, fp, NULL, kind, gen, 0, false, NULL};
+    char *flight;
 
-    if (rsv__stored_valid(r, key, fp, kind, gen, &head, &fresh_until) != 0)
+    if (rsv__stored_valid(r, key, fp, kind, gen, &head, &job.fresh_until) != 0)
         return NULL;
-    p = cache_get_same(r->rendered, key, head.stamps, fresh_until);
-    if (!p) {
-        p = stored_page(r, key, fp, kind, gen, head.stamps, fresh_until);
-        if (p)
-            rsv__count_rendered(r, RSV_RENDERED_LOADED);
-    }
+    job.stamps = head.stamps;
+    flight = xasprintf("load\n%s", key); /* never a render_sf key of a rendering */
+    rsv__sf_do(r->render_sf, flight, load_job_run, &job);
+    if (!job.ran)
+        load_job_run(&job); /* waited: in memory now, unless that load failed */
+    free(flight);
     stg_rendered_release(&head);
-    return p;
+    return job.page;
 }
 
 /* One page to render from a merge (step 4 of the lookup). */

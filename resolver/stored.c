@@ -109,7 +109,7 @@ void rsv__stored_fingerprint(const struct rsv *r, const struct rsv__route *rt,
             const struct config_pin *pin = config_find_pin(v, project);
             for (size_t k = 0; pin && k < pin->nsources; k++) {
                 fp_index(h, &cfg->indexes[pin->sources[k].index]);
-                fp_str(h, "marker", pin->sources[k].marker ? pin->sources[k].marker : "-");
+                fp_str(h, "marker", pin->sources[k].marker); /* NULL: none */
             }
         } else {
             for (size_t i = 0; i < v->npins; i++)
@@ -118,6 +118,17 @@ void rsv__stored_fingerprint(const struct rsv *r, const struct rsv__route *rt,
     }
     sha256_final_hex(h, out);
     sha256_free(h);
+}
+
+/* A cache key fit for one log line ("route project format depth"). */
+static const char *key_for_log(const char *key, char out[160])
+{
+    size_t i = 0;
+
+    for (; key[i] && i < 159; i++)
+        out[i] = key[i] == '\n' ? ' ' : key[i];
+    out[i] = '\0';
+    return out;
 }
 
 /* Same fingerprint and generation: the header part of both checks below. */
@@ -131,9 +142,11 @@ static int read_rendering(struct rsv *r, const char *key, bool with_body,
                           struct stg_rendered *out)
 {
     int rc = stg_rendered_get(r->stg, key, with_body, out);
+    char lk[160];
 
     if (rc == IMX_ECORRUPT)
-        log_debug("stored rendering of '%s' does not decode: rendering again", key);
+        log_debug("stored rendering of '%s' does not decode: rendering again",
+                  key_for_log(key, lk));
     return rc == 0 ? 0 : IMX_ENOTFOUND;
 }
 
@@ -283,10 +296,12 @@ static void write_one(struct rsv *r, const struct write_job *j)
     struct stg_rendered rec = {0};
     const char *gz = NULL;
     size_t gz_len = 0;
+    char lk[160];
     int rc;
 
     if (!parse_inputs(j->stamps, j->inputs_len, j->project, &rec.inputs, &rec.ninputs)) {
-        log_debug("rendering of '%s' not kept: its inputs do not read back", j->key);
+        log_debug("rendering of '%s' not kept: its inputs do not read back",
+                  key_for_log(j->key, lk));
         rsv__count_rendered(r, RSV_RENDERED_UNWRITTEN);
         return;
     }
@@ -309,8 +324,8 @@ static void write_one(struct rsv *r, const struct write_job *j)
         rsv__count_rendered(r, RSV_RENDERED_UNWRITTEN);
         /* storage logs map full (once a minute) and I/O errors with the path itself. */
         if (rc == IMX_ETOOLARGE || rc == IMX_EINVAL)
-            log_debug("rendering of '%s' not kept (%zu bytes): %s", j->key, j->page->len,
-                      imx_strerror(rc));
+            log_debug("rendering of '%s' not kept (%zu bytes): %s", key_for_log(j->key, lk),
+                      j->page->len, imx_strerror(rc));
     }
     for (size_t i = 0; i < rec.ninputs; i++) {
         free(rec.inputs[i].index);
@@ -425,8 +440,9 @@ void rsv__stored_keep(struct rsv *r, const char *key, const char *fp, enum stg_g
     }
     pthread_mutex_unlock(&w->mu);
     if (!queued) {
-        log_debug("rendering of '%s' not kept: %d renderings already wait to be stored", key,
-                  RSV_WRITE_QUEUE_MAX);
+        char lk[160];
+        log_debug("rendering of '%s' not kept: %d renderings already wait to be stored",
+                  key_for_log(key, lk), RSV_WRITE_QUEUE_MAX);
         rsv__count_rendered(r, RSV_RENDERED_UNWRITTEN);
         job_free(j);
     }
