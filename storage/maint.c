@@ -25,7 +25,8 @@
  *             (every member copied, hashed)  unknown member, oversized member,
  *                                            blob bytes != name, missing manifest,
  *                                            manifest != members, lmdb hash
- *   check     staged LMDB opened read-only   a record that does not decode
+ *   check     staged LMDB opened read-only   a record that does not decode (or a
+ *                                            page whose stored sha256 is not its body's)
  *   commit    blobs: begin/write/commit      disk full (blobs already committed
  *             with the expected sha256;      are merely unreferenced: gc removes
  *             records: merged in batches     them; records merged so far point
@@ -1781,17 +1782,26 @@ static int check_record(void *ctx, const void *k, size_t klen, const void *v, si
     if (c->pages) {
         struct stg_page p;
         rc = stg_page_decode(v, vlen, &p);
-        if (rc == 0)
+        if (rc == 0) {
+            /* The stored hash stands for the body in renderings' stamps: it must be its own. */
+            char hex[SHA256_HEX_LEN + 1];
+            sha256_hex(p.body != NULL ? p.body : "", p.body_len, hex);
+            if (strcmp(hex, p.body_sha256) != 0)
+                rc = IMX_ECORRUPT;
             stg_page_release(&p);
+        }
     } else {
         struct stg_file f;
         rc = stg_file_decode(v, vlen, &f);
         if (rc == 0)
             stg_file_release(&f);
     }
-    if (rc != 0 && c->bad++ == 0)
+    if (rc != 0 && c->bad++ == 0) {
         snprintf(c->first_bad, sizeof(c->first_bad), "%.*s", klen > 100 ? 100 : (int)klen,
                  (const char *)k);
+        for (char *nl = strchr(c->first_bad, '\n'); nl; nl = strchr(nl, '\n'))
+            *nl = ' '; /* page keys are "<index>\n<project>": the reason stays one line */
+    }
     return 0;
 }
 

@@ -707,3 +707,24 @@ Test(maint, export_leaves_renderings_out)
     free(lmdb);
     free(data);
 }
+
+Test(maint, import_refuses_a_page_whose_stored_sha256_is_not_its_body)
+{
+    struct fixture fx;
+    char *out_dir = th_tmpdir();
+    char *bundle;
+    struct buf raw;
+
+    fixture_make(&fx);
+    buf_init(&raw, BUF_NOMAX);
+    cr_assert_eq(stg_get(fx.s, STG_DB_PAGES, "pypi\ndemo", 9, &raw), 0);
+    raw.p[raw.len - 1 - 64 - 4] ^= 1; /* the body's last byte: the stored sha256 now lies */
+    cr_assert_eq(stg_put(fx.s, STG_DB_PAGES, "pypi\ndemo", 9, raw.p, raw.len), 0);
+    bundle = export_to(fx.s, out_dir, NULL, 0);
+    assert_refused("page hash", bundle, "page record(s) do not decode");
+    buf_release(&raw);
+    free(bundle);
+    fixture_free(&fx);
+    th_rmrf(out_dir);
+    free(out_dir);
+}
