@@ -7,7 +7,7 @@ then measures with wrk and curl and prints one table of ratios. Results are
 also written to bench/results.md (copied into docs/benchmarks.md by hand after
 a run). Nothing here reaches beyond 127.0.0.1.
 
-Usage: bench.py [--quick] [--big-mib N]
+Usage: bench.py [--quick] [--big-mib N] [--restart-only]
 """
 
 import argparse
@@ -164,13 +164,112 @@ http {{
 """
 
 
+PAUSE = float(os.environ.get("IMX_BENCH_PAUSE", "1"))
+
+
+def restart_rows(procs, tmp, cfg, port, rounds=5):
+    """numpy right after a restart. indexmux must be stopped, its data dir
+    (<tmp>/data) holding numpy's upstream page, fresh, and /simple/numpy/
+    rendered as JSON (and, since the rendered pages are kept in LMDB, stored).
+    Each round restores that metadata (so /default/simple/numpy/ is never
+    stored), starts indexmux and times, HTTP included, each request PAUSE
+    seconds (env IMX_BENCH_PAUSE, default 1) after the previous one:
+      1. /simple/numpy/ (JSON): the first request after the restart; a stored
+         rendering whose inputs still hold is loaded (no parse, no merge);
+      2. /default/simple/numpy/ (JSON): a page with no stored rendering:
+         LMDB read + parse + merge + render (+ gzip + store);
+      3. the same as HTML: a new rendering of the input parsed in 2
+         (merge + render + gzip + store).
+    Returns the table rows."""
+    lmdb = os.path.join(tmp, "data", "index.lmdb")
+    saved = os.path.join(tmp, "index.lmdb.saved")
+    shutil.rmtree(saved, ignore_errors=True)
+    shutil.copytree(lmdb, saved)
+    first, nostored, newrender, loaded = [], [], [], []
+    for _ in range(rounds):
+        shutil.rmtree(lmdb)
+        shutil.copytree(saved, lmdb)
+        imx = procs.start([BIN, "serve", "--config", cfg],
+                          stderr=open(os.path.join(tmp, "imx2.log"), "a"))
+        wait_http(port, "/healthz")
+        for path, hdr, into in (("/simple/numpy/", {"Accept": PIP_ACCEPT}, first),
+                                ("/default/simple/numpy/", {"Accept": PIP_ACCEPT}, nostored),
+                                ("/default/simple/numpy/", {"Accept": "text/html"}, newrender)):
+            # Let the writer thread gzip and store the previous rendering first:
+            # on this 2-core machine it would otherwise compete with this one.
+            time.sleep(PAUSE)
+            t0 = time.monotonic()
+            st, h, body = get(port, path, hdr)
+            into.append((time.monotonic() - t0) * 1000)
+            assert st == 200, (path, st)
+        m = re.search(rb'indexmux_rendered_pages_total\{outcome="loaded"\} (\d+)',
+                      get(port, "/metrics")[2])
+        loaded.append(int(m.group(1)) if m else 0)
+        imx.send_signal(signal.SIGTERM)
+        imx.wait(30)
+    rows = [("numpy: first request after restart", "median %.1f ms" % statistics.median(first),
+             "", "", "stored renderings loaded: %s; no upstream request" % loaded),
+            ("numpy: page without a stored rendering after restart",
+             "median %.1f ms" % statistics.median(nostored), "", "",
+             "LMDB read + parse + merge + render, incl. HTTP"),
+            ("numpy: new rendering of a parsed input", "median %.1f ms" % statistics.median(newrender),
+             "", "", "merge + render, incl. HTTP")]
+    for r in rows:
+        print(r, flush=True)
+    return rows
+
+
+def main_restart_only():
+    """bench.py --restart-only: the restart rows alone (no nginx, no wrk)."""
+    tmp = tempfile.mkdtemp(prefix="imx-bench-")
+    procs = Procs()
+    rows = []
+    try:
+        spec = {"mode": "pypi", "gzip": False, "projects": {},
+                "raw": {"/simple/numpy/": {"file": os.path.join(SHARED, "fixtures", "pypi-html-real",
+                                                                "numpy.html"),
+                                           "content_type": "text/html"}}}
+        spec_path = os.path.join(tmp, "spec.json")
+        with open(spec_path, "w") as fh:
+            json.dump(spec, fh)
+        fake = procs.start([sys.executable, os.path.join(ROOT, "tests", "fakes", "fake_index.py"),
+                            "--config", spec_path, "--port", "0"],
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        up_port = int(fake.stdout.readline().split()[1])
+        port = free_port()
+        cfg = os.path.join(tmp, "indexmux.toml")
+        with open(cfg, "w") as fh:
+            fh.write('[server]\nlisten = "127.0.0.1:%d"\ndata-dir = "%s"\nlog-level = "warn"\n\n'
+                     '[[index]]\nname = "pypi"\nurl = "http://127.0.0.1:%d/simple/"\nttl = 3600\n\n'
+                     '[virtual.default]\nindexes = ["pypi"]\n' % (port, os.path.join(tmp, "data"), up_port))
+        imx = procs.start([BIN, "serve", "--config", cfg], stderr=open(os.path.join(tmp, "imx.log"), "w"))
+        wait_http(port, "/healthz")
+        st, _, _ = get(port, "/simple/numpy/", {"Accept": PIP_ACCEPT})
+        assert st == 200, st
+        imx.send_signal(signal.SIGTERM)
+        imx.wait(30)
+        rows = restart_rows(procs, tmp, cfg, port)
+    finally:
+        procs.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    print()
+    print("| measurement | indexmux | note |")
+    print("|---|---|---|")
+    for r in rows:
+        print("| %s | %s | %s |" % (r[0], r[1], r[4]))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="shorter runs, 256 MiB file")
     ap.add_argument("--big-mib", type=int, default=1024)
     ap.add_argument("--pages-only", action="store_true",
                     help="only the page rows (req/s vs nginx), then stop")
+    ap.add_argument("--restart-only", action="store_true",
+                    help="only the numpy-after-restart rows (no nginx or wrk needed)")
     args = ap.parse_args()
+    if args.restart_only:
+        return main_restart_only()
     secs = 4 if args.quick else 8
     big_mib = 256 if args.quick else args.big_mib
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
@@ -392,27 +491,10 @@ def main():
                      "RSS %.1f MiB" % (rss / 1024), "", "RSS before: %.1f MiB" % (rss0 / 1024)))
         print(rows[-1], flush=True)
 
-        # -- numpy merge+render from cached inputs: restart (rendered pages
-        # are cached in memory only), fetch once at /simple/ (the upstream page
-        # is fresh in LMDB: read and parsed, no upstream request), then time
-        # the same page at /default/simple/: a new rendering (its links are one
-        # level deeper) merged from the parsed input. HTTP included. --
+        # -- numpy after a restart (see restart_rows) --
         imx.send_signal(signal.SIGTERM)
         imx.wait(30)
-        cold, warm = [], []
-        for _ in range(5):
-            imx = procs.start([BIN, "serve", "--config", cfg],
-                              stderr=open(os.path.join(tmp, "imx2.log"), "a"))
-            wait_http(port, "/healthz")
-            t0 = time.monotonic()
-            st, h, body = get(port, "/simple/numpy/", {"Accept": PIP_ACCEPT})
-            cold.append((time.monotonic() - t0) * 1000)
-            t0 = time.monotonic()
-            st2, h, body = get(port, "/default/simple/numpy/", {"Accept": PIP_ACCEPT})
-            warm.append((time.monotonic() - t0) * 1000)
-            assert st == 200 and st2 == 200
-            imx.send_signal(signal.SIGTERM)
-            imx.wait(30)
+        rows.extend(restart_rows(procs, tmp, cfg, port))
         rb = os.path.join(os.path.dirname(os.path.dirname(BIN)), "bench", "render_bench")
         if os.path.exists(rb):
             out = subprocess.run([rb, os.path.join(SHARED, "fixtures", "pypi-html-real", "numpy.html"),
@@ -423,11 +505,6 @@ def main():
                     rows.append(("numpy merge+render in process (%s)" % m.group(1),
                                  "median %s ms" % m.group(2), "", "",
                                  "p90 %s ms; build/bench/render_bench" % m.group(3)))
-        rows.append(("numpy merge+render, parsed inputs in memory", "median %.1f ms" % statistics.median(warm),
-                     "", "", "new rendering of a cached input, incl. HTTP"))
-        rows.append(("numpy page after restart (read+parse from LMDB)", "median %.1f ms" % statistics.median(cold),
-                     "", "", "no upstream request"))
-        print(rows[-2], rows[-1], flush=True)
     finally:
         procs.stop()
 

@@ -118,6 +118,16 @@ int main(int argc, char **argv)
     rec.body_len = store.len;
     if (stg_page_put(stg, "pypi", "numpy", &rec) != 0)
         goto out;
+    /*
+     * The resolver gets a read-only handle: a new rendering is then neither
+     * gzipped nor kept in LMDB (stored.c), so what is timed stays the merge,
+     * the link rewriting and the renderer.
+     */
+    stg_close(stg);
+    stg = NULL;
+    so.read_only = true;
+    if (stg_open(&so, &stg) != 0)
+        goto out;
     ro.cfg = &cfg;
     ro.stg = stg;
     ro.up = up;

@@ -328,24 +328,20 @@ out:
  * know before: a sha256 computed here when the page gave none, and PEP 658
  * metadata synthesized here for a wheel whose upstream advertised none.
  * Runs after finish(): clients already have every byte; this only delays
- * the flight thread. Bumping files_gen makes rendered pages rebuild.
+ * the flight thread. Recording them moves storage's files generation
+ * (storage.h), which makes rendered pages rebuild.
  */
 static void after_store(struct rsv *r, struct stg_file *rec)
 {
-    bool shown = rec->expected_sha256 == NULL;
     int rc;
 
     if (!rec->metadata_expected_sha256 && !rec->metadata_sha256 && is_wheel(rec->filename)) {
         rc = synthesize_metadata(r, rec);
-        if (rc == 0 && stg_file_put(r->stg, rec) == 0)
-            shown = true;
-        else if (rc == 0)
+        if (rc == 0 && stg_file_put(r->stg, rec) != 0)
             log_warnx("cannot record the metadata of '%s'", rec->filename);
-        else
+        else if (rc != 0)
             log_warnx("no metadata from wheel '%s': %s", rec->filename, imx_strerror(rc));
     }
-    if (shown)
-        __atomic_add_fetch(&r->files_gen, 1, __ATOMIC_RELEASE);
 }
 
 static void *download(void *arg)

@@ -24,6 +24,8 @@
 const char *const rsv_page_outcome_names[RSV_PAGE__N] = {"hit", "miss", "stale", "revalidated",
                                                          "negative"};
 const char *const rsv_file_outcome_names[RSV_FILE__N] = {"hit", "miss", "shared"};
+const char *const rsv_rendered_outcome_names[RSV_RENDERED__N] = {"loaded", "reused", "rendered",
+                                                                 "written", "unwritten"};
 const char *const rsv_rule_names[RSV_RULE__N] = {"source",   "marker_false", "shadowed",
                                                  "pinned_away", "fallback", "index",
                                                  "duplicate"};
@@ -258,6 +260,12 @@ void rsv__count_rules(struct rsv *r, const struct config_view *v, const uint64_t
         if (n[i])
             add(&slot->rules[i], n[i]);
     }
+}
+
+void rsv__count_rendered(struct rsv *r, enum rsv_rendered_outcome o)
+{
+    if (r->metrics)
+        add(&r->metrics->rendered[o], 1);
 }
 
 void rsv__count_hash_mismatch(struct rsv *r)

@@ -76,10 +76,24 @@ enum rsv_rule {
     RSV_RULE__N
 };
 
+/*
+ * What became of a client page the in-memory rendered cache could not
+ * answer (resolver.c, stored.c: renderings kept in LMDB).
+ */
+enum rsv_rendered_outcome {
+    RSV_RENDERED_LOADED = 0, /* a stored rendering still held: served, nothing merged */
+    RSV_RENDERED_REUSED,     /* inputs re-read, unchanged: the stored bytes reused */
+    RSV_RENDERED_RENDERED,   /* rendered (then kept in memory and in the store) */
+    RSV_RENDERED_WRITTEN,    /* a rendering written to the store */
+    RSV_RENDERED_UNWRITTEN,  /* could not be stored (too large, map full, I/O): memory only */
+    RSV_RENDERED__N
+};
+
 /* Label values, indexed by the enums above. */
 extern const char *const rsv_page_outcome_names[RSV_PAGE__N];
 extern const char *const rsv_file_outcome_names[RSV_FILE__N];
 extern const char *const rsv_rule_names[RSV_RULE__N];
+extern const char *const rsv_rendered_outcome_names[RSV_RENDERED__N];
 
 struct rsv_metrics_index {
     char name[RSV_METRICS_NAME_MAX];
@@ -109,6 +123,7 @@ struct rsv_metrics {
     struct rsv_metrics_view views[RSV_METRICS_MAX_VIEWS];
     uint64_t hash_mismatches;  /* downloaded bytes (or metadata) not matching the page */
     uint64_t hash_conflicts;   /* same filename, different sha256 between indexes */
+    uint64_t rendered[RSV_RENDERED__N]; /* per enum rsv_rendered_outcome */
     uint64_t evictions;        /* blobs evicted to honour max-cache-size */
     uint64_t evicted_bytes;
     uint64_t transfers;        /* gauge: file downloads in flight */

@@ -592,13 +592,7 @@ int rsv__index_page(struct rsv *r, const struct config_index *ix, const char *pr
      * The stamp follows the content, not the write: a revalidation (304)
      * rewrites the record but keeps the page, its rendering and its ETag.
      */
-    if (rec.state == STG_PAGE_PRESENT) {
-        char hex[65];
-        sha256_hex(rec.body ? rec.body : "", rec.body_len, hex);
-        snprintf(stamp, sizeof(stamp), "%.23s", hex);
-    } else {
-        snprintf(stamp, sizeof(stamp), "absent");
-    }
+    rsv__page_stamp(rec.state, rec.body_sha256, stamp);
     if (stale) {
         /* Not cached in memory: the next request asks the upstream again. */
         fill_ipage(ix, rec.state, rec.fetched_at, parsed, stamp, out);
@@ -615,7 +609,7 @@ out:
 }
 
 int rsv__index_list(struct rsv *r, const struct config_index *ix, struct simple_index *out,
-                    int64_t *fresh_until, struct buf *why)
+                    int64_t *fresh_until, char stamp[RSV_STAMP_SIZE], struct buf *why)
 {
     struct stg_page rec = {0};
     bool stale = false;
@@ -625,10 +619,12 @@ int rsv__index_list(struct rsv *r, const struct config_index *ix, struct simple_
     if (rc == IMX_ENOTFOUND) {
         simple_index_init(out);
         *fresh_until = rsv__now() + 60;
+        rsv__page_stamp(STG_PAGE_ABSENT, "", stamp);
         return 0;
     }
     if (rc)
         return rc;
+    rsv__page_stamp(rec.state, rec.body_sha256, stamp);
     simple_index_init(out);
     if (rec.state == STG_PAGE_PRESENT)
         rc = simple_index_parse_json(rec.body ? rec.body : "", rec.body_len, RSV_MAX_NAMES, out);
@@ -637,4 +633,45 @@ int rsv__index_list(struct rsv *r, const struct config_index *ix, struct simple_
         *fresh_until = rsv__now() + 5;
     stg_page_release(&rec);
     return rc ? IMX_ECORRUPT : 0;
+}
+
+void rsv__page_stamp(enum stg_page_state state, const char *body_sha256,
+                     char out[RSV_STAMP_SIZE])
+{
+    if (state == STG_PAGE_PRESENT)
+        snprintf(out, RSV_STAMP_SIZE, "%.23s", body_sha256);
+    else
+        snprintf(out, RSV_STAMP_SIZE, "absent");
+}
+
+bool rsv__input_fresh(struct rsv *r, const struct config_index *ix, const char *project,
+                      const char *stamp, int64_t *fresh_until)
+{
+    struct stg_page_head h;
+    struct stg_page meta = {0};
+    char have[RSV_STAMP_SIZE];
+    int64_t now = rsv__now();
+    int rc;
+
+    rc = stg_page_head(r->stg, ix->name, project, &h);
+    if (rc == IMX_ENOTFOUND && r->offline) {
+        /* As rsv__index_page / rsv__index_list answer it: absent, for a minute. */
+        if (strcmp(stamp, "absent") != 0)
+            return false;
+        *fresh_until = now + 60;
+        return true;
+    }
+    if (rc != 0)
+        return false;
+    meta.state = h.state;
+    meta.fetched_at = h.fetched_at;
+    if (!r->offline && !record_fresh(ix, project, &meta, now))
+        return false;
+    rsv__page_stamp(h.state, h.body_sha256, have);
+    if (strcmp(have, stamp) != 0)
+        return false;
+    *fresh_until = h.fetched_at + (h.state == STG_PAGE_ABSENT ? (int64_t)ix->negative_ttl
+                                   : project[0]               ? (int64_t)ix->ttl
+                                                              : list_ttl(ix));
+    return true;
 }

@@ -5,8 +5,19 @@
  * Rendered pages are cached in memory per (route, project, format, depth)
  * with the stamps of their input pages and the time until which every input
  * is fresh. Until then a request costs one hash lookup and no LMDB or
- * upstream work; after it, the inputs go through the cache policy again
- * (project.c) and the page is re-rendered only when a stamp changed.
+ * upstream work. They are also kept in LMDB (stored.c), so a page the
+ * memory cache lacks is looked for in this order:
+ *
+ *   1. memory, fresh and of the current files generation: served;
+ *   2. a stored rendering that still holds (one record head per input, no
+ *      parsing, no merge): loaded into memory (one copy), served;
+ *   3. the merge (project.c's cache policy: revalidation, stale-if-error);
+ *      then, by the stamps it ends with, the memory entry or the stored
+ *      rendering made from the same inputs (no rendering); else
+ *   4. rendered, once per key at a time (render_sf: concurrent requests for
+ *      the same page wait for it), kept in memory, and handed to the writer
+ *      thread that gzips it and keeps it in LMDB (stored.c) after the
+ *      request is answered.
  */
 #include "compat.h"
 
@@ -42,7 +53,7 @@ struct cache_entry {
     struct page_impl *page;
     char *stamps;
     int64_t fresh_until;
-    uint64_t gen;            /* r->files_gen when the inputs were read */
+    uint64_t gen;            /* the files generation (rsv__gen_kind) when the inputs were read */
     struct cache_entry *next;
 };
 
@@ -67,6 +78,12 @@ static void page_ref(struct page_impl *p)
     pthread_mutex_lock(&p->mu);
     p->refs++;
     pthread_mutex_unlock(&p->mu);
+}
+
+struct rsv_page *rsv__page_ref(struct rsv_page *pub)
+{
+    page_ref((struct page_impl *)pub);
+    return pub;
 }
 
 void rsv_page_unref(struct rsv_page *pub)
@@ -108,6 +125,31 @@ static struct page_impl *page_new(char *body, size_t len, const char *identity)
     else
         sha256_hex(body, len, hex);
     snprintf(p->pub.etag, sizeof(p->pub.etag), "\"%.40s\"", hex);
+    return p;
+}
+
+/*
+ * A page from a stored rendering: takes rec's body and gzip (NULLing them),
+ * copies its ETag. NULL when the ETag does not fit (then it is a miss).
+ */
+static struct page_impl *page_from_stored(struct stg_rendered *rec)
+{
+    struct page_impl *p;
+
+    if (strlen(rec->etag) >= sizeof(p->pub.etag) || !rec->body)
+        return NULL;
+    p = xcalloc(1, sizeof(*p));
+    pthread_mutex_init(&p->mu, NULL);
+    p->refs = 1;
+    p->body = rec->body;
+    p->pub.body = rec->body;
+    p->pub.len = rec->body_len;
+    rec->body = NULL;
+    p->gz = rec->gz;
+    p->gz_len = rec->gz ? rec->gz_len : 0;
+    p->gz_tried = rec->gz != NULL; /* none stored for a big page: made on first use */
+    rec->gz = NULL;
+    snprintf(p->pub.etag, sizeof(p->pub.etag), "%s", rec->etag);
     return p;
 }
 
@@ -198,7 +240,7 @@ static void cache_free(struct rsv__cache *c)
 /*
  * A fresh cached page for key, referenced, or NULL. A page rendered before
  * files generation `gen` is not fresh: a file stored since may add a sha256
- * or PEP 658 metadata to it.
+ * or PEP 658 metadata to it (or, offline, be listed or not).
  */
 static struct page_impl *cache_get_fresh(struct rsv__cache *c, const char *key, int64_t now,
                                          uint64_t gen)
@@ -321,8 +363,10 @@ int rsv_new(const struct rsv_opts *opts, struct rsv **out)
     r->pages_sf = rsv__sf_new();
     r->pcache = rsv__pcache_new();
     r->rendered = cache_new();
+    r->render_sf = rsv__sf_new();
     r->files = rsv__files_new();
     rsv__metrics_attach(r, opts->metrics);
+    r->writer = rsv__writer_new(r);
     *out = r;
     return 0;
 }
@@ -333,7 +377,9 @@ void rsv_free(struct rsv *r)
         return;
     CHECK_OBJ(r, RSV_MAGIC);
     rsv__files_free(r->files);
+    rsv__writer_free(r->writer); /* writes what is queued: the next start finds it */
     cache_free(r->rendered);
+    rsv__sf_free(r->render_sf);
     rsv__sf_free(r->pages_sf);
     rsv__pcache_free(r->pcache);
     rsv__markers_free(r->markers);
@@ -522,6 +568,124 @@ static int render(const struct simple_project *p, const char *name, enum rsv_for
     return 0;
 }
 
+/*
+ * The stored rendering of key made from `stamps`, as a page also put in the
+ * memory cache (referenced), or NULL.
+ */
+static struct page_impl *stored_page(struct rsv *r, const char *key, const char *fp,
+                                     enum stg_gen kind, uint64_t gen, const char *stamps,
+                                     int64_t fresh_until)
+{
+    struct stg_rendered rec;
+    struct page_impl *p;
+
+    if (rsv__stored_load(r, key, fp, kind, gen, stamps, &rec) != 0)
+        return NULL;
+    p = page_from_stored(&rec);
+    stg_rendered_release(&rec);
+    if (p)
+        cache_put(r->rendered, key, p, stamps, fresh_until, gen);
+    return p;
+}
+
+/* Loading one stored rendering into memory (stored_valid_page). */
+struct load_job {
+    struct rsv *r;
+    const char *key, *fp, *stamps;
+    enum stg_gen kind;
+    uint64_t gen;
+    int64_t fresh_until;
+    bool ran;
+    struct page_impl *page; /* OUT: referenced, or NULL */
+};
+
+static int load_job_run(void *arg)
+{
+    struct load_job *j = arg;
+
+    j->ran = true;
+    j->page = cache_get_same(j->r->rendered, j->key, j->stamps, j->fresh_until);
+    if (!j->page) {
+        j->page = stored_page(j->r, j->key, j->fp, j->kind, j->gen, j->stamps, j->fresh_until);
+        if (j->page)
+            rsv__count_rendered(j->r, RSV_RENDERED_LOADED);
+    }
+    return 0;
+}
+
+/*
+ * Step 2 of the lookup (top of file): a stored rendering that still holds,
+ * without merging. The memory entry is reused when it has those bytes (its
+ * inputs were only due for a check); else they are loaded, once per key at
+ * a time (a herd after a restart makes one copy, not one each). NULL: none.
+ */
+static struct page_impl *stored_valid_page(struct rsv *r, const char *key, const char *fp,
+                                           enum stg_gen kind, uint64_t gen)
+{
+    struct stg_rendered head;
+    struct load_job job = {r, key, fp, NULL, kind, gen, 0, false, NULL};
+    char *flight;
+
+    if (rsv__stored_valid(r, key, fp, kind, gen, &head, &job.fresh_until) != 0)
+        return NULL;
+    job.stamps = head.stamps;
+    flight = xasprintf("load\n%s", key); /* never a render_sf key of a rendering */
+    rsv__sf_do(r->render_sf, flight, load_job_run, &job);
+    if (!job.ran)
+        load_job_run(&job); /* waited: in memory now, unless that load failed */
+    free(flight);
+    stg_rendered_release(&head);
+    return job.page;
+}
+
+/* One page to render from a merge (step 4 of the lookup). */
+struct render_job {
+    struct rsv *r;
+    const char *key, *project, *fp;
+    enum rsv_format fmt;
+    unsigned depth;
+    struct rsv__merged *m;
+    const char *stamps;      /* the whole identity of the inputs */
+    size_t inputs_len;       /* its first bytes: the merge's "<index>=<stamp>;" part */
+    int64_t fresh_until;
+    enum stg_gen kind;
+    uint64_t gen;
+    struct buf *why;
+    bool ran;                /* render_job_run ran on this job */
+    struct page_impl *page;  /* OUT: referenced */
+};
+
+/*
+ * Render, cache in memory, store. Runs once per key at a time (render_sf);
+ * a request that waited for another's run calls it afterwards, and finds
+ * that page in memory unless its own inputs differ.
+ */
+static int render_job_run(void *arg)
+{
+    struct render_job *j = arg;
+    struct rsv *r = j->r;
+    char *identity;
+    int rc;
+
+    j->ran = true;
+    j->page = cache_get_same(r->rendered, j->key, j->stamps, j->fresh_until);
+    if (j->page)
+        return 0;
+    rewrite_links(r, j->m, j->depth);
+    identity = xasprintf("%s\n%s\n%s", r->id, j->key, j->stamps);
+    rc = render(&j->m->page, j->project, j->fmt, identity, &j->page);
+    free(identity);
+    if (rc) {
+        buf_printf(j->why, "cannot render '%s': %s", j->project, imx_strerror(rc));
+        return rc;
+    }
+    rsv__count_rendered(r, RSV_RENDERED_RENDERED);
+    cache_put(r->rendered, j->key, j->page, j->stamps, j->fresh_until, j->gen);
+    rsv__stored_keep(r, j->key, j->fp, j->kind, j->gen, j->stamps, j->inputs_len, j->project,
+                     &j->page->pub);
+    return 0;
+}
+
 int rsv_get_page(struct rsv *r, const char *route, const char *project, enum rsv_format fmt,
                  unsigned depth, struct rsv_page **out, struct buf *why)
 {
@@ -530,7 +694,10 @@ int rsv_get_page(struct rsv *r, const char *route, const char *project, enum rsv
     struct buf stamps;
     struct page_impl *p = NULL;
     int64_t fresh_until = 0;
+    enum stg_gen kind;
     uint64_t gen;
+    size_t inputs_len;
+    char fp[65];
     char *key;
     int rc;
 
@@ -539,8 +706,16 @@ int rsv_get_page(struct rsv *r, const char *route, const char *project, enum rsv
         return IMX_EINVAL;
     key = xasprintf("%s\n%s\n%d\n%u", route, project, (int)fmt, depth);
     /* Read before the inputs: a file stored meanwhile makes this page stale at once. */
-    gen = __atomic_load_n(&r->files_gen, __ATOMIC_ACQUIRE);
+    kind = rsv__gen_kind(r);
+    gen = stg_files_gen(r->stg, kind);
     p = cache_get_fresh(r->rendered, key, rsv__now(), gen);
+    if (p) {
+        *out = &p->pub;
+        free(key);
+        return 0;
+    }
+    rsv__stored_fingerprint(r, &rt, project, fp);
+    p = stored_valid_page(r, key, fp, kind, gen);
     if (p) {
         *out = &p->pub;
         free(key);
@@ -551,19 +726,25 @@ int rsv_get_page(struct rsv *r, const char *route, const char *project, enum rsv
     rc = rsv__merge(r, &rt, project, &m, &stamps, &fresh_until, NULL, why);
     if (rc)
         goto out;
+    inputs_len = stamps.len;
     computed_hash_stamps(r, &m, &stamps);
     buf_printf(&stamps, "gen=%llu;", (unsigned long long)gen);
     p = cache_get_same(r->rendered, key, buf_cstr(&stamps), fresh_until);
     if (!p) {
-        rewrite_links(r, &m, depth);
-        char *identity = xasprintf("%s\n%s\n%s", r->id, key, buf_cstr(&stamps));
-        rc = render(&m.page, project, fmt, identity, &p);
-        free(identity);
-        if (rc) {
-            buf_printf(why, "cannot render '%s': %s", project, imx_strerror(rc));
+        p = stored_page(r, key, fp, kind, gen, buf_cstr(&stamps), fresh_until);
+        if (p)
+            rsv__count_rendered(r, RSV_RENDERED_REUSED);
+    }
+    if (!p) {
+        struct render_job job = {r,          key,   project,      fp,    fmt,  depth,
+                                 &m,         buf_cstr(&stamps), inputs_len, fresh_until,
+                                 kind,       gen,   why,          false, NULL};
+        rc = rsv__sf_do(r->render_sf, key, render_job_run, &job);
+        if (!job.ran)
+            rc = render_job_run(&job); /* waited: the page is in memory unless inputs differ */
+        if (rc)
             goto out;
-        }
-        cache_put(r->rendered, key, p, buf_cstr(&stamps), fresh_until, gen);
+        p = job.page;
     }
     *out = &p->pub;
 out:
@@ -584,7 +765,7 @@ int rsv_get_cached(struct rsv *r, const char *route, const char *project, enum r
     /* The keys and generations of rsv_get_page and rsv_get_list. */
     if (project) {
         key = xasprintf("%s\n%s\n%d\n%u", route, project, (int)fmt, depth);
-        gen = __atomic_load_n(&r->files_gen, __ATOMIC_ACQUIRE);
+        gen = stg_files_gen(r->stg, rsv__gen_kind(r));
     } else {
         key = xasprintf("%s\n\n%d", route, (int)fmt);
     }
@@ -621,7 +802,9 @@ int rsv_get_list(struct rsv *r, const char *route, enum rsv_format fmt, struct r
     struct simple_index all;
     struct page_impl *p = NULL;
     struct buf b;
+    struct buf stamps;
     int64_t fresh_until = INT64_MAX;
+    char fp[65];
     char *key;
     size_t kept = 0;
     size_t len = 0;
@@ -632,6 +815,10 @@ int rsv_get_list(struct rsv *r, const char *route, enum rsv_format fmt, struct r
         return IMX_EINVAL;
     key = xasprintf("%s\n\n%d", route, (int)fmt);
     p = cache_get_fresh(r->rendered, key, rsv__now(), 0);
+    if (!p) {
+        rsv__stored_fingerprint(r, &rt, NULL, fp);
+        p = stored_valid_page(r, key, fp, STG_GEN_NONE, 0);
+    }
     if (p) {
         *out = &p->pub;
         free(key);
@@ -639,18 +826,32 @@ int rsv_get_list(struct rsv *r, const char *route, enum rsv_format fmt, struct r
     }
     simple_index_init(&all);
     buf_init(&b, MAX_RENDERED_BYTES);
+    buf_init(&stamps, BUF_NOMAX);
     for (size_t i = 0; i < (rt.view ? rt.view->nindexes : 1); i++) {
         const struct config_index *ix =
             rt.view ? &r->cfg->indexes[rt.view->indexes[i]] : rt.index;
         struct simple_index one;
+        char stamp[RSV_STAMP_SIZE];
         int64_t fu = 0;
-        rc = rsv__index_list(r, ix, &one, &fu, why);
+        rc = rsv__index_list(r, ix, &one, &fu, stamp, why);
         if (rc)
             goto out;
+        buf_printf(&stamps, "%s=%s;", ix->name, stamp);
         add_names(&all, &one);
         simple_index_release(&one);
         if (fu < fresh_until)
             fresh_until = fu;
+    }
+    /* The same lists as the page in memory or in the store: no sorting, no rendering. */
+    p = cache_get_same(r->rendered, key, buf_cstr(&stamps), fresh_until);
+    if (!p) {
+        p = stored_page(r, key, fp, STG_GEN_NONE, 0, buf_cstr(&stamps), fresh_until);
+        if (p)
+            rsv__count_rendered(r, RSV_RENDERED_REUSED);
+    }
+    if (p) {
+        *out = &p->pub;
+        goto out;
     }
     for (size_t i = 0; rt.view && i < rt.view->npins; i++)
         simple_index_add(&all, rt.view->pins[i].project, strlen(rt.view->pins[i].project));
@@ -671,11 +872,14 @@ int rsv_get_list(struct rsv *r, const char *route, enum rsv_format fmt, struct r
         char *body = buf_detach(&b, &len);
         p = page_new(body, len, NULL);
     }
-    cache_put(r->rendered, key, p, "", fresh_until, 0);
+    rsv__count_rendered(r, RSV_RENDERED_RENDERED);
+    cache_put(r->rendered, key, p, buf_cstr(&stamps), fresh_until, 0);
+    rsv__stored_keep(r, key, fp, STG_GEN_NONE, 0, buf_cstr(&stamps), stamps.len, "", &p->pub);
     *out = &p->pub;
 out:
     simple_index_release(&all);
     buf_release(&b);
+    buf_release(&stamps);
     free(key);
     return rc;
 }

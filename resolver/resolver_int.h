@@ -108,9 +108,32 @@ void rsv__pcache_free(struct rsv__pcache *pc);
 int rsv__index_page(struct rsv *r, const struct config_index *ix, const char *project,
                     struct rsv__ipage *out /* OUT */, struct buf *why);
 
-/* The project list of an index (names as listed). Same errors. */
+/*
+ * The project list of an index (names as listed), the time until which it
+ * is fresh, and the stamp of the record it came from. Same errors.
+ */
+#define RSV_STAMP_SIZE 24
 int rsv__index_list(struct rsv *r, const struct config_index *ix,
-                    struct simple_index *out /* OUT */, int64_t *fresh_until, struct buf *why);
+                    struct simple_index *out /* OUT */, int64_t *fresh_until /* OUT */,
+                    char stamp[RSV_STAMP_SIZE] /* OUT */, struct buf *why);
+
+/*
+ * The stamp of an upstream page record: "absent", or the first 23 hex
+ * digits of its body's sha256 (storage.h: struct stg_page body_sha256). It
+ * follows the content, not the write, so a 304 keeps renderings and ETags.
+ */
+void rsv__page_stamp(enum stg_page_state state, const char *body_sha256,
+                     char out[RSV_STAMP_SIZE] /* OUT */);
+
+/*
+ * Whether the page of `project` ("" for the list) from `ix` is still what a
+ * rendering read: its record is fresh under the cache policy (offline: any
+ * age; offline and never fetched counts as "absent") and its stamp equals
+ * `stamp`. Reads the record's head only: no parsing, no upstream request,
+ * no page outcome counted. On true, *fresh_until gets when to look again.
+ */
+bool rsv__input_fresh(struct rsv *r, const struct config_index *ix, const char *project,
+                      const char *stamp, int64_t *fresh_until /* OUT */);
 
 /* The /files/ key of an upstream URL of an index: 32 hex digits. */
 void rsv__file_key(const char *index, const char *url, char key[33]);
@@ -124,11 +147,11 @@ struct rsv {
     struct rsv__sf *pages_sf;   /* single flight of upstream page fetches */
     struct rsv__pcache *pcache; /* parsed upstream pages (project.c) */
     char id[64];                /* this instance, in the identity behind page ETags */
-    struct rsv__cache *rendered;/* rendered pages (resolver.c) */
+    struct rsv__cache *rendered;/* rendered pages in memory (resolver.c) */
+    struct rsv__sf *render_sf;  /* single flight of renderings, by cache key (resolver.c) */
+    struct rsv__writer *writer; /* stores renderings in the background (stored.c); NULL when
+                                   the store is read-only */
     struct rsv__files *files;   /* downloads in flight (fetch.c) */
-    uint64_t files_gen;         /* atomic; bumped by fetch.c when a stored file changes what
-                                   pages show of it (computed sha256, synthesized PEP 658
-                                   metadata): rendered pages older than it are rebuilt */
     struct rsv__markers *markers; /* parsed pin markers (merge.c) */
     struct rsv_metrics *metrics; /* counters (metrics.c); shared unless own_metrics */
     bool own_metrics;
@@ -208,8 +231,10 @@ void rsv__merged_release(struct rsv__merged *m);
 /*
  * Build the merged page of `project` in a route (SPEC.md section 5), with
  * upstream URLs still in the files. `stamps` receives a string that changes
- * whenever any input page changes; *fresh_until the earliest time an input
- * must be rechecked. `ex` (may be NULL) records every decision.
+ * whenever any input page changes: "<index>=<stamp>;" for each index
+ * consulted, in order (stored.c reads the inputs of a stored rendering back
+ * from it); *fresh_until the earliest time an input must be rechecked.
+ * `ex` (may be NULL) records every decision.
  * Returns 0, IMX_ENOTFOUND (no consulted index has the project),
  * IMX_EUPSTREAM (an index that decides the page cannot be read; `why`).
  */
@@ -221,6 +246,72 @@ int rsv__merge(struct rsv *r, const struct rsv__route *route, const char *projec
 struct rsv__markers;
 int rsv__markers_new(const struct config *cfg, struct rsv__markers **out, struct buf *why);
 void rsv__markers_free(struct rsv__markers *m);
+
+/* ---- rendered pages kept in LMDB (stored.c) ---- */
+
+/*
+ * The files generation (storage.h) that pages of r depend on: what online
+ * pages show of the file table moves STG_GEN_LEARNED; offline pages also
+ * list only stored files, which any digest change moves (STG_GEN_STORED).
+ */
+enum stg_gen rsv__gen_kind(const struct rsv *r);
+
+/*
+ * The fingerprint of everything besides its inputs and the files
+ * generation that a page of `project` in route rt (project NULL: the
+ * route's project list) depends on: the code that renders it, offline
+ * mode, public-url, the route's indexes (names, URLs, strategy) and the
+ * pins of that project (sources and markers; for the list, the pinned
+ * names). 64 hex digits, NUL-terminated.
+ */
+void rsv__stored_fingerprint(const struct rsv *r, const struct rsv__route *rt,
+                             const char *project, char out[65] /* OUT */);
+
+/*
+ * A rendering stored under key that still holds, decided without parsing,
+ * merging or asking an upstream: same fingerprint, gen_kind and files_gen,
+ * and every input page it read still fresh with the same stamp
+ * (rsv__input_fresh). 0 with *out (read without the bytes: release with
+ * stg_rendered_release) and *fresh_until (the earliest of its inputs'),
+ * or IMX_ENOTFOUND (none, not valid, or undecodable).
+ */
+int rsv__stored_valid(struct rsv *r, const char *key, const char *fp, enum stg_gen kind,
+                      uint64_t gen, struct stg_rendered *out /* OUT */,
+                      int64_t *fresh_until /* OUT */);
+
+/*
+ * The stored rendering of key made from exactly `stamps` (and fp, kind,
+ * gen), with its bytes: the one copy out of LMDB. 0 with *out (release
+ * with stg_rendered_release; body and gz may be taken), IMX_ENOTFOUND.
+ */
+int rsv__stored_load(struct rsv *r, const char *key, const char *fp, enum stg_gen kind,
+                     uint64_t gen, const char *stamps, struct stg_rendered *out /* OUT */);
+
+/*
+ * Store a new rendering of key, in the background: the page is referenced
+ * and the strings copied (nothing is taken over), then r's writer thread
+ * gzips it (rsv_page_gzip: clients share that encoding) and writes it, so
+ * the request that rendered it does not wait for either. Its inputs are
+ * read from the first `inputs_len` bytes of `stamps` ("<index>=<stamp>;"
+ * each, all for `project`, "" for lists). Written only when the store does
+ * not already have it. A failure (queue full, too large, map full) is
+ * logged and counted (RSV_RENDERED_UNWRITTEN), never returned: the page is
+ * served from memory. Read-only stores: nothing.
+ */
+void rsv__stored_keep(struct rsv *r, const char *key, const char *fp, enum stg_gen kind,
+                      uint64_t gen, const char *stamps, size_t inputs_len, const char *project,
+                      struct rsv_page *page);
+
+/*
+ * The writer thread of r's renderings (stored.c). rsv__writer_new returns
+ * NULL for a read-only store. rsv__writer_free (NULL-safe) writes what is
+ * still queued, then joins the thread: call it before the store closes.
+ */
+struct rsv__writer *rsv__writer_new(struct rsv *r);
+void rsv__writer_free(struct rsv__writer *w);
+
+/* Another reference to a page (resolver.c); rsv_page_unref drops it. */
+struct rsv_page *rsv__page_ref(struct rsv_page *p);
 
 /* fetch.c */
 struct rsv__files *rsv__files_new(void);

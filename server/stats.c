@@ -300,6 +300,13 @@ static void render_resolver(const struct rsv_metrics *m, struct buf *out)
         for (size_t r = 0; r < RSV_RULE__N; r++)
             sample2(out, "indexmux_routing_decisions_total", "view", m->views[v].name, "rule",
                     rsv_rule_names[r], load(&m->views[v].rules[r]));
+    family(out, "indexmux_rendered_pages_total", "counter",
+           "Pages the in-memory cache lacked: loaded (a stored rendering still held, nothing "
+           "merged), reused (inputs re-read, unchanged: stored bytes reused), rendered; and "
+           "renderings written to the store or not (unwritten).");
+    for (size_t o = 0; o < RSV_RENDERED__N; o++)
+        sample2(out, "indexmux_rendered_pages_total", "outcome", rsv_rendered_outcome_names[o],
+                NULL, NULL, load(&m->rendered[o]));
     family(out, "indexmux_transfers_in_flight", "gauge", "File downloads in progress.");
     sample2(out, "indexmux_transfers_in_flight", NULL, NULL, NULL, NULL, load(&m->transfers));
     family(out, "indexmux_transfer_clients", "gauge",

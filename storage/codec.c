@@ -1,19 +1,24 @@
 /*
- * codec.c - the typed records of storage.h (pages, files): their binary
- * encoding and the get/put/touch functions built on meta.c.
+ * codec.c - the typed records of storage.h (pages, files, rendered pages):
+ * their binary encoding and the get/put/touch functions built on meta.c.
  *
  * Encoding (all integers little-endian):
- *   u8  version (STG_CODEC_V1)
- *   page: u8 state, i64 fetched_at, str etag, str last_modified, str url, str body
- *   file: str key, str index, str url, str filename, str expected_sha256,
- *         str sha256, i64 size, i64 last_access, str metadata_sha256,
- *         str metadata_expected_sha256
+ *   u8  version
+ *   page V1: u8 state, i64 fetched_at, str etag, str last_modified, str url, str body
+ *   page V2: the V1 fields, then str body_sha256 (64 lowercase hex digits)
+ *   file V1: str key, str index, str url, str filename, str expected_sha256,
+ *            str sha256, i64 size, i64 last_access, str metadata_sha256,
+ *            str metadata_expected_sha256
+ *   rendered V1: see storage.h ("rendered pages")
  *   str = u32 length then the bytes; length 0xffffffff means NULL.
- * A record must be consumed exactly. Strings other than the page body must
- * not contain NUL (they become C strings). Anything else is IMX_ECORRUPT:
+ * A record must be consumed exactly. Strings other than bodies must not
+ * contain NUL (they become C strings). Anything else is IMX_ECORRUPT:
  * decoders read stored bytes defensively, never trusting a length.
  *
- * To change a layout, add STG_CODEC_V2 and keep decoding V1.
+ * Pages are written as V2 (the body's sha256 stored once, at write time, so
+ * that stg_page_head and the resolver's stamps need not hash 1.7 MB again);
+ * V1 pages are still decoded, their body hashed on read. To change a layout,
+ * add a version and keep decoding the older ones.
  */
 #include "compat.h"
 
@@ -21,11 +26,14 @@
 
 #include "err.h"
 #include "log.h"
+#include "sha256.h"
 #include "storage.h"
 #include "storage_int.h"
 #include "xalloc.h"
 
 #define STG_CODEC_V1 1
+#define STG_CODEC_V2 2
+#define STG_RENDERED_V1 1
 #define STR_NULL_LEN 0xffffffffu
 
 /* ---- writer ---- */
@@ -134,6 +142,65 @@ static int get_str(struct rd *r, char **out)
     return get_bytes(r, true, out, NULL);
 }
 
+static int get_u32(struct rd *r, uint32_t *v)
+{
+    uint32_t n = 0;
+
+    if (r->end - r->p < 4)
+        return IMX_ECORRUPT;
+    for (int i = 0; i < 4; i++)
+        n |= (uint32_t)r->p[i] << (8 * i);
+    r->p += 4;
+    *v = n;
+    return 0;
+}
+
+/*
+ * A str as a slice of the record, no copy: *out NULL for a NULL str (then
+ * *len 0). With text, an embedded NUL is corruption.
+ */
+static int get_slice(struct rd *r, bool text, const char **out, size_t *len)
+{
+    uint32_t n = 0;
+    int rc = get_u32(r, &n);
+
+    if (rc != 0)
+        return rc;
+    if (n == STR_NULL_LEN) {
+        *out = NULL;
+        *len = 0;
+        return 0;
+    }
+    if ((size_t)(r->end - r->p) < n)
+        return IMX_ECORRUPT;
+    if (text && memchr(r->p, '\0', n) != NULL)
+        return IMX_ECORRUPT;
+    *out = (const char *)r->p;
+    *len = n;
+    r->p += n;
+    return 0;
+}
+
+/* A stored body sha256: exactly 64 lowercase hex digits. */
+static int get_sha_hex(struct rd *r, char out[SHA256_HEX_LEN + 1])
+{
+    const char *p = NULL;
+    size_t n = 0;
+    int rc = get_slice(r, true, &p, &n);
+
+    if (rc != 0)
+        return rc;
+    if (p == NULL || n != SHA256_HEX_LEN)
+        return IMX_ECORRUPT;
+    for (size_t i = 0; i < n; i++) {
+        if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f')))
+            return IMX_ECORRUPT;
+    }
+    memcpy(out, p, n);
+    out[n] = '\0';
+    return 0;
+}
+
 /* ---- pages ---- */
 
 void stg_page_release(struct stg_page *p)
@@ -149,13 +216,14 @@ void stg_page_release(struct stg_page *p)
 
 int stg__page_encode(const struct stg_page *p, struct buf *out)
 {
+    char sha[SHA256_HEX_LEN + 1];
     int rc;
 
     if (p->state != STG_PAGE_PRESENT && p->state != STG_PAGE_ABSENT)
         return IMX_EINVAL;
     if (p->body == NULL && p->body_len != 0)
         return IMX_EINVAL;
-    rc = put_u8(out, STG_CODEC_V1);
+    rc = put_u8(out, STG_CODEC_V2);
     if (rc == 0)
         rc = put_u8(out, (uint8_t)p->state);
     if (rc == 0)
@@ -168,6 +236,10 @@ int stg__page_encode(const struct stg_page *p, struct buf *out)
         rc = put_str(out, p->url);
     if (rc == 0)
         rc = put_bytes(out, p->body, p->body_len);
+    if (rc == 0) {
+        sha256_hex(p->body != NULL ? p->body : "", p->body_len, sha);
+        rc = put_str(out, sha);
+    }
     return rc;
 }
 
@@ -181,7 +253,7 @@ int stg_page_decode(const void *v, size_t vlen, struct stg_page *out)
     assert(v != NULL || vlen == 0);
     memset(&pg, 0, sizeof(pg));
     rc = get_u8(&r, &ver);
-    if (rc == 0 && ver != STG_CODEC_V1)
+    if (rc == 0 && ver != STG_CODEC_V1 && ver != STG_CODEC_V2)
         rc = IMX_ECORRUPT;
     if (rc == 0)
         rc = get_u8(&r, &state);
@@ -198,13 +270,55 @@ int stg_page_decode(const void *v, size_t vlen, struct stg_page *out)
         rc = get_str(&r, &pg.url);
     if (rc == 0)
         rc = get_bytes(&r, false, &pg.body, &pg.body_len);
+    if (rc == 0 && ver == STG_CODEC_V2)
+        rc = get_sha_hex(&r, pg.body_sha256);
     if (rc == 0 && r.p != r.end)
         rc = IMX_ECORRUPT;
     if (rc != 0) {
         stg_page_release(&pg);
         return rc;
     }
+    if (ver == STG_CODEC_V1)
+        sha256_hex(pg.body != NULL ? pg.body : "", pg.body_len, pg.body_sha256);
     *out = pg;
+    return 0;
+}
+
+/* The head of a page record, read in place (V1 bodies hashed where they lie). */
+static int page_head_decode(const void *v, size_t vlen, struct stg_page_head *out)
+{
+    struct rd r = {v, (const uint8_t *)v + vlen};
+    struct stg_page_head h;
+    const char *p = NULL;
+    const char *body = NULL;
+    size_t n = 0, body_len = 0;
+    uint8_t ver = 0, state = 0;
+    int rc;
+
+    memset(&h, 0, sizeof(h));
+    rc = get_u8(&r, &ver);
+    if (rc == 0 && ver != STG_CODEC_V1 && ver != STG_CODEC_V2)
+        rc = IMX_ECORRUPT;
+    if (rc == 0)
+        rc = get_u8(&r, &state);
+    if (rc == 0 && state != STG_PAGE_PRESENT && state != STG_PAGE_ABSENT)
+        rc = IMX_ECORRUPT;
+    h.state = (enum stg_page_state)state;
+    if (rc == 0)
+        rc = get_i64(&r, &h.fetched_at);
+    for (int i = 0; i < 3 && rc == 0; i++) /* etag, last_modified, url */
+        rc = get_slice(&r, true, &p, &n);
+    if (rc == 0)
+        rc = get_slice(&r, false, &body, &body_len);
+    if (rc == 0 && ver == STG_CODEC_V2)
+        rc = get_sha_hex(&r, h.body_sha256);
+    if (rc == 0 && r.p != r.end)
+        rc = IMX_ECORRUPT;
+    if (rc != 0)
+        return rc;
+    if (ver == STG_CODEC_V1)
+        sha256_hex(body != NULL ? body : "", body_len, h.body_sha256);
+    *out = h;
     return 0;
 }
 
@@ -240,6 +354,29 @@ int stg_page_get(struct stg *s, const char *index, const char *project, struct s
     free(key);
     if (rc == 0)
         *out = pg;
+    return rc;
+}
+
+static int page_head_cb(void *ctx, const void *v, size_t vlen)
+{
+    return page_head_decode(v, vlen, ctx);
+}
+
+int stg_page_head(struct stg *s, const char *index, const char *project,
+                  struct stg_page_head *out)
+{
+    struct stg_page_head h;
+    size_t klen = 0;
+    char *key = page_key(index, project, &klen);
+    int rc;
+
+    assert(out != NULL);
+    if (key == NULL)
+        return IMX_EINVAL;
+    rc = stg__view(s, STG_DB_PAGES, key, klen, page_head_cb, &h);
+    free(key);
+    if (rc == 0)
+        *out = h;
     return rc;
 }
 
@@ -466,4 +603,311 @@ int stg_file_touch(struct stg *s, const char *key, int64_t now)
 {
     assert(key != NULL);
     return stg__update(s, STG_DB_FILES, key, strlen(key), touch_cb, &now);
+}
+
+/* ---- files generations: what a file record write changes ---- */
+
+/* The digests of a file record, as slices of it (NULL when absent). */
+struct digests {
+    const char *expected, *sha256, *md_expected, *md_sha256;
+    size_t expected_len, sha256_len, md_expected_len, md_sha256_len;
+};
+
+static int file_digests(const void *v, size_t vlen, struct digests *d)
+{
+    struct rd r = {v, (const uint8_t *)v + vlen};
+    const char *p = NULL;
+    size_t n = 0;
+    int64_t i64 = 0;
+    uint8_t ver = 0;
+    int rc;
+
+    memset(d, 0, sizeof(*d));
+    rc = get_u8(&r, &ver);
+    if (rc == 0 && ver != STG_CODEC_V1)
+        rc = IMX_ECORRUPT;
+    for (int i = 0; i < 4 && rc == 0; i++) /* key, index, url, filename */
+        rc = get_slice(&r, true, &p, &n);
+    if (rc == 0)
+        rc = get_slice(&r, true, &d->expected, &d->expected_len);
+    if (rc == 0)
+        rc = get_slice(&r, true, &d->sha256, &d->sha256_len);
+    if (rc == 0)
+        rc = get_i64(&r, &i64); /* size */
+    if (rc == 0)
+        rc = get_i64(&r, &i64); /* last_access */
+    if (rc == 0)
+        rc = get_slice(&r, true, &d->md_sha256, &d->md_sha256_len);
+    if (rc == 0)
+        rc = get_slice(&r, true, &d->md_expected, &d->md_expected_len);
+    if (rc == 0 && r.p != r.end)
+        rc = IMX_ECORRUPT;
+    return rc;
+}
+
+static bool slice_eq(const char *a, size_t alen, const char *b, size_t blen)
+{
+    if (a == NULL || b == NULL)
+        return a == b;
+    return alen == blen && memcmp(a, b, alen) == 0;
+}
+
+/*
+ * The generations one digest pair moves: got changed; LEARNED as well when a
+ * side did not advertise it (its expected digest NULL).
+ */
+static unsigned digest_delta(const char *exp_a, const char *got_a, size_t got_a_len,
+                             const char *exp_b, const char *got_b, size_t got_b_len)
+{
+    if (slice_eq(got_a, got_a_len, got_b, got_b_len))
+        return 0;
+    if (exp_a == NULL || exp_b == NULL)
+        return (1u << STG_GEN_STORED) | (1u << STG_GEN_LEARNED);
+    return 1u << STG_GEN_STORED;
+}
+
+unsigned stg__file_gen_delta(const void *old, size_t olen, const void *nv, size_t nlen)
+{
+    struct digests a, b;
+
+    /*
+     * An absent record advertises nothing to show: only the side that
+     * exists says whether a digest was the page's own. (An insert or delete
+     * of a file whose page gives its sha256 changes no online page.)
+     */
+    memset(&a, 0, sizeof(a));
+    memset(&b, 0, sizeof(b));
+    a.expected = a.md_expected = b.expected = b.md_expected = "";
+    if ((old != NULL && file_digests(old, olen, &a) != 0) ||
+        (nv != NULL && file_digests(nv, nlen, &b) != 0))
+        return (1u << STG_GEN_STORED) | (1u << STG_GEN_LEARNED);
+    return digest_delta(a.expected, a.sha256, a.sha256_len, b.expected, b.sha256, b.sha256_len) |
+           digest_delta(a.md_expected, a.md_sha256, a.md_sha256_len, b.md_expected, b.md_sha256,
+                        b.md_sha256_len);
+}
+
+/* ---- rendered pages ---- */
+
+void stg_rendered_release(struct stg_rendered *r)
+{
+    if (r == NULL)
+        return;
+    free(r->fingerprint);
+    free(r->stamps);
+    for (size_t i = 0; i < r->ninputs; i++) {
+        free(r->inputs[i].index);
+        free(r->inputs[i].project);
+        free(r->inputs[i].stamp);
+    }
+    free(r->inputs);
+    free(r->etag);
+    free(r->body);
+    free(r->gz);
+    memset(r, 0, sizeof(*r));
+}
+
+static int put_u32(struct buf *b, uint32_t v)
+{
+    uint8_t le[4];
+
+    for (int i = 0; i < 4; i++)
+        le[i] = (uint8_t)(v >> (8 * i));
+    return buf_append(b, le, sizeof(le));
+}
+
+int stg__rendered_encode(const struct stg_rendered *r, struct buf *out)
+{
+    int rc;
+
+    if (r->fingerprint == NULL || r->stamps == NULL || r->etag == NULL || r->body == NULL)
+        return IMX_EINVAL;
+    if (r->gz == NULL && r->gz_len != 0)
+        return IMX_EINVAL;
+    if (r->gen_kind < STG_GEN_NONE || r->gen_kind >= STG_GEN__N)
+        return IMX_EINVAL;
+    if (r->ninputs > STG_RENDERED_MAX_INPUTS || (r->inputs == NULL && r->ninputs != 0))
+        return IMX_EINVAL;
+    for (size_t i = 0; i < r->ninputs; i++) {
+        const struct stg_rendered_input *in = &r->inputs[i];
+        if (in->index == NULL || in->project == NULL || in->stamp == NULL)
+            return IMX_EINVAL;
+    }
+    rc = put_u8(out, STG_RENDERED_V1);
+    if (rc == 0)
+        rc = put_u64(out, (uint64_t)r->rendered_at);
+    if (rc == 0)
+        rc = put_str(out, r->fingerprint);
+    if (rc == 0)
+        rc = put_u8(out, (uint8_t)r->gen_kind);
+    if (rc == 0)
+        rc = put_u64(out, r->files_gen);
+    if (rc == 0)
+        rc = put_str(out, r->stamps);
+    if (rc == 0)
+        rc = put_u32(out, (uint32_t)r->ninputs);
+    for (size_t i = 0; i < r->ninputs && rc == 0; i++) {
+        rc = put_str(out, r->inputs[i].index);
+        if (rc == 0)
+            rc = put_str(out, r->inputs[i].project);
+        if (rc == 0)
+            rc = put_str(out, r->inputs[i].stamp);
+    }
+    if (rc == 0)
+        rc = put_str(out, r->etag);
+    if (rc == 0)
+        rc = put_bytes(out, r->body, r->body_len);
+    if (rc == 0)
+        rc = put_bytes(out, r->gz, r->gz_len);
+    return rc;
+}
+
+/*
+ * A bytes field: copied (NUL-terminated beyond *len) when `copy`, else only
+ * its length is kept. *present is false for a NULL str.
+ */
+static int get_body(struct rd *r, bool copy, char **out, size_t *len, bool *present)
+{
+    const char *p = NULL;
+    size_t n = 0;
+    int rc = get_slice(r, false, &p, &n);
+
+    if (rc != 0)
+        return rc;
+    *present = p != NULL;
+    *len = n;
+    *out = copy && p != NULL ? xstrndup(p, n) : NULL;
+    return 0;
+}
+
+int stg_rendered_decode(const void *v, size_t vlen, bool with_body, struct stg_rendered *out)
+{
+    struct rd r = {v, (const uint8_t *)v + vlen};
+    struct stg_rendered rr;
+    bool have_body = false, have_gz = false;
+    uint32_t n = 0;
+    uint8_t ver = 0, kind = 0;
+    int64_t gen = 0;
+    int rc;
+
+    assert(v != NULL || vlen == 0);
+    memset(&rr, 0, sizeof(rr));
+    rc = get_u8(&r, &ver);
+    if (rc == 0 && ver != STG_RENDERED_V1)
+        rc = IMX_ECORRUPT;
+    if (rc == 0)
+        rc = get_i64(&r, &rr.rendered_at);
+    if (rc == 0)
+        rc = get_str(&r, &rr.fingerprint);
+    if (rc == 0)
+        rc = get_u8(&r, &kind);
+    if (rc == 0 && kind >= STG_GEN__N)
+        rc = IMX_ECORRUPT;
+    rr.gen_kind = (enum stg_gen)kind;
+    if (rc == 0)
+        rc = get_i64(&r, &gen);
+    rr.files_gen = (uint64_t)gen;
+    if (rc == 0)
+        rc = get_str(&r, &rr.stamps);
+    if (rc == 0)
+        rc = get_u32(&r, &n);
+    /* Each input takes at least 12 bytes: a huge count cannot make us allocate. */
+    if (rc == 0 && (n > STG_RENDERED_MAX_INPUTS || (size_t)(r.end - r.p) / 12 < n))
+        rc = IMX_ECORRUPT;
+    if (rc == 0 && n > 0)
+        rr.inputs = xcalloc(n, sizeof(*rr.inputs));
+    for (uint32_t i = 0; i < n && rc == 0; i++) {
+        struct stg_rendered_input *in = &rr.inputs[i];
+        rr.ninputs++;
+        rc = get_str(&r, &in->index);
+        if (rc == 0)
+            rc = get_str(&r, &in->project);
+        if (rc == 0)
+            rc = get_str(&r, &in->stamp);
+        if (rc == 0 && (in->index == NULL || in->project == NULL || in->stamp == NULL))
+            rc = IMX_ECORRUPT;
+    }
+    if (rc == 0)
+        rc = get_str(&r, &rr.etag);
+    if (rc == 0)
+        rc = get_body(&r, with_body, &rr.body, &rr.body_len, &have_body);
+    if (rc == 0)
+        rc = get_body(&r, with_body, &rr.gz, &rr.gz_len, &have_gz);
+    if (rc == 0 && (rr.fingerprint == NULL || rr.stamps == NULL || rr.etag == NULL || !have_body))
+        rc = IMX_ECORRUPT;
+    if (rc == 0 && r.p != r.end)
+        rc = IMX_ECORRUPT;
+    if (rc != 0) {
+        stg_rendered_release(&rr);
+        return rc;
+    }
+    *out = rr;
+    return 0;
+}
+
+struct rendered_get_ctx {
+    bool with_body;
+    struct stg_rendered *out;
+};
+
+static int rendered_get_cb(void *ctx, const void *v, size_t vlen)
+{
+    struct rendered_get_ctx *c = ctx;
+    return stg_rendered_decode(v, vlen, c->with_body, c->out);
+}
+
+static bool rendered_key_ok(const char *key)
+{
+    size_t n = key != NULL ? strlen(key) : 0;
+    return n > 0 && n <= STG_MAX_KEY;
+}
+
+int stg_rendered_get(struct stg *s, const char *key, bool with_body, struct stg_rendered *out)
+{
+    struct stg_rendered r;
+    struct rendered_get_ctx c = {with_body, &r};
+    int rc;
+
+    assert(out != NULL);
+    if (!rendered_key_ok(key))
+        return IMX_EINVAL;
+    rc = stg__view(s, STG_DB_RENDERED, key, strlen(key), rendered_get_cb, &c);
+    if (rc == 0)
+        *out = r;
+    return rc;
+}
+
+/* Keep the stored record when it describes the same bytes (stg_rendered_put). */
+static bool rendered_same(void *ctx, const void *v, size_t vlen)
+{
+    const struct stg_rendered *want = ctx;
+    struct stg_rendered have;
+    bool same;
+
+    if (stg_rendered_decode(v, vlen, false, &have) != 0)
+        return false;
+    same = have.gen_kind == want->gen_kind && have.files_gen == want->files_gen &&
+           strcmp(have.fingerprint, want->fingerprint) == 0 &&
+           strcmp(have.stamps, want->stamps) == 0;
+    stg_rendered_release(&have);
+    return same;
+}
+
+int stg_rendered_put(struct stg *s, const char *key, const struct stg_rendered *r)
+{
+    struct buf b;
+    int rc;
+
+    assert(r != NULL);
+    if (!rendered_key_ok(key))
+        return IMX_EINVAL;
+    /* Derived data yields: the rest of the map is for pages and files. */
+    if (stg__map_past(s, STG_RENDERED_MAP_SHARE_NUM, STG_RENDERED_MAP_SHARE_DEN))
+        return IMX_EMAPFULL;
+    buf_init(&b, STG_RENDERED_MAX_BYTES);
+    rc = stg__rendered_encode(r, &b);
+    if (rc == 0)
+        rc = stg__put_unless(s, STG_DB_RENDERED, key, strlen(key), b.p, b.len, rendered_same,
+                             (void *)r);
+    buf_release(&b);
+    return rc;
 }

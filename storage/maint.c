@@ -25,11 +25,18 @@
  *             (every member copied, hashed)  unknown member, oversized member,
  *                                            blob bytes != name, missing manifest,
  *                                            manifest != members, lmdb hash
- *   check     staged LMDB opened read-only   a record that does not decode
+ *   check     staged LMDB opened read-only   a record that does not decode (or a
+ *                                            page whose stored sha256 is not its body's)
  *   commit    blobs: begin/write/commit      disk full (blobs already committed
  *             with the expected sha256;      are merely unreferenced: gc removes
  *             records: merged in batches     them; records merged so far point
  *                                            at committed blobs only)
+ *
+ * Rendered pages (STG_DB_RENDERED) are derived data: a bundle leaves them
+ * out (the importing server renders its own, under its own configuration),
+ * gc deletes those that can never be served again (their files generation
+ * is not the store's any more, or they do not decode), fsck deletes
+ * undecodable ones on a writable store.
  *
  * gc and the running server: the server holds the read-write lock, so gc on
  * demand runs inside it (stg_gc on its own handle, periodically). Races it
@@ -554,6 +561,97 @@ static int clear_refs(struct stg *s, const struct ref_set *victims)
     return rc;
 }
 
+/* ---- rendered pages (derived data) ---- */
+
+/* A rendering that can never be served: undecodable, or made for another files generation. */
+static bool rendered_dead(void *ctx, const void *v, size_t vlen)
+{
+    struct stg *s = ctx;
+    struct stg_rendered r;
+    bool dead;
+
+    if (stg_rendered_decode(v, vlen, false, &r) != 0)
+        return true;
+    dead = r.gen_kind != STG_GEN_NONE && r.files_gen != stg_files_gen(s, r.gen_kind);
+    stg_rendered_release(&r);
+    return dead;
+}
+
+static bool rendered_undecodable(void *ctx, const void *v, size_t vlen)
+{
+    struct stg_rendered r;
+
+    (void)ctx;
+    if (stg_rendered_decode(v, vlen, false, &r) != 0)
+        return true;
+    stg_rendered_release(&r);
+    return false;
+}
+
+struct keylist {
+    char **keys;
+    size_t *klens;
+    size_t n, cap, lcap;
+};
+
+static void keylist_add(struct keylist *kl, const void *k, size_t klen)
+{
+    kl->keys = xgrow(kl->keys, &kl->cap, kl->n + 1, sizeof(*kl->keys));
+    kl->klens = xgrow(kl->klens, &kl->lcap, kl->n + 1, sizeof(*kl->klens));
+    kl->keys[kl->n] = xmemdup(k, klen);
+    kl->klens[kl->n] = klen;
+    kl->n++;
+}
+
+static void keylist_release(struct keylist *kl)
+{
+    for (size_t i = 0; i < kl->n; i++)
+        free(kl->keys[i]);
+    free(kl->keys);
+    free(kl->klens);
+    memset(kl, 0, sizeof(*kl));
+}
+
+struct dead_ctx {
+    struct stg *s;
+    bool (*pred)(void *ctx, const void *v, size_t vlen);
+    struct keylist kl;
+};
+
+static int collect_dead(void *ctx, const void *k, size_t klen, const void *v, size_t vlen)
+{
+    struct dead_ctx *c = ctx;
+
+    if (c->pred(c->s, v, vlen))
+        keylist_add(&c->kl, k, klen);
+    return 0;
+}
+
+/*
+ * Delete the rendered pages `pred` condemns: found from a snapshot, then
+ * deleted in batches, each checked again by `pred` inside its write
+ * transaction (a rendering rewritten meanwhile is judged afresh).
+ */
+static int drop_rendered(struct stg *s, bool (*pred)(void *ctx, const void *v, size_t vlen),
+                         uint64_t *dropped)
+{
+    struct dead_ctx c = {s, pred, {0}};
+    uint64_t total = 0;
+    int rc;
+
+    rc = stg_foreach(s, STG_DB_RENDERED, NULL, 0, collect_dead, &c);
+    for (size_t i = 0; rc == 0 && i < c.kl.n; i += MERGE_BATCH) {
+        size_t n = c.kl.n - i < MERGE_BATCH ? c.kl.n - i : MERGE_BATCH;
+        uint64_t d = 0;
+        rc = stg__del_where(s, STG_DB_RENDERED, c.kl.keys + i, c.kl.klens + i, n, pred, s, &d);
+        total += d;
+    }
+    keylist_release(&c.kl);
+    if (dropped != NULL)
+        *dropped = total;
+    return rc;
+}
+
 /* ---- gc ---- */
 
 /* Remove regular files in tmp/ whose last write is older than min_age. */
@@ -674,6 +772,10 @@ int stg_gc(struct stg *s, const struct stg_gc_opts *o, struct stg_gc_result *out
         }
         total -= freed < total ? freed : total;
     }
+    /* After eviction: the generations it moved make more renderings dead. */
+    rc = drop_rendered(s, rendered_dead, &res.rendered_dropped);
+    if (rc != 0)
+        goto out;
     res.blob_bytes = total;
     for (size_t i = 0; i < bl.n; i++)
         res.blobs++;
@@ -684,6 +786,9 @@ int stg_gc(struct stg *s, const struct stg_gc_opts *o, struct stg_gc_result *out
                  " temp leftover(s); %" PRIu64 " bytes stored",
                  s->data_dir, res.unreferenced, res.unreferenced_bytes, res.evicted,
                  res.evicted_bytes, res.tmp_removed, res.blob_bytes);
+    if (res.rendered_dropped)
+        log_debug("gc in '%s': dropped %" PRIu64 " rendered page(s) that can no longer be served",
+                  s->data_dir, res.rendered_dropped);
     if (out != NULL)
         *out = res;
 out:
@@ -702,6 +807,7 @@ struct fsck_ctx {
     void *rctx;
     struct stg_fsck_result *res;
     struct ref_set *dangling;
+    struct keylist bad_rendered;
 };
 
 static void fsck_say(struct fsck_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -726,13 +832,35 @@ static int fsck_page(void *ctx, const void *k, size_t klen, const void *v, size_
     struct fsck_ctx *c = ctx;
     struct stg_page p;
 
+    char hex[SHA256_HEX_LEN + 1];
+
     c->res->records++;
     if (stg_page_decode(v, vlen, &p) != 0) {
         c->res->bad_records++;
         fsck_say(c, "page record '%.*s': does not decode", (int)klen, (const char *)k);
         return 0;
     }
+    sha256_hex(p.body != NULL ? p.body : "", p.body_len, hex);
+    if (strcmp(hex, p.body_sha256) != 0) {
+        c->res->bad_records++;
+        fsck_say(c, "page record '%.*s': its body does not hash to its stored sha256",
+                 (int)klen, (const char *)k);
+    }
     stg_page_release(&p);
+    return 0;
+}
+
+static int fsck_rendered(void *ctx, const void *k, size_t klen, const void *v, size_t vlen)
+{
+    struct fsck_ctx *c = ctx;
+
+    c->res->rendered++;
+    if (!rendered_undecodable(NULL, v, vlen))
+        return 0;
+    c->res->bad_rendered++;
+    keylist_add(&c->bad_rendered, k, klen);
+    fsck_say(c, "rendered page '%.*s': does not decode%s", (int)klen, (const char *)k,
+             c->s->read_only ? "" : "; deleted");
     return 0;
 }
 
@@ -788,6 +916,7 @@ int stg_fsck(struct stg *s, void (*report)(void *ctx, const char *line), void *r
     c.rctx = rctx;
     c.res = &res;
     c.dangling = &dangling;
+    memset(&c.bad_rendered, 0, sizeof(c.bad_rendered));
     qdir = xasprintf("%s/quarantine", s->data_dir);
 
     /* 1. Every blob hashes to its name; a bad one is moved aside. */
@@ -832,6 +961,16 @@ int stg_fsck(struct stg *s, void (*report)(void *ctx, const char *line), void *r
     rc = stg_foreach(s, STG_DB_PAGES, NULL, 0, fsck_page, &c);
     if (rc == 0)
         rc = stg_foreach(s, STG_DB_FILES, NULL, 0, fsck_file, &c);
+    if (rc == 0)
+        rc = stg_foreach(s, STG_DB_RENDERED, NULL, 0, fsck_rendered, &c);
+    if (rc != 0)
+        goto out;
+    /* Derived data: an undecodable rendering is only a cache miss; drop it. */
+    for (size_t i = 0; !s->read_only && i < c.bad_rendered.n && rc == 0; i += MERGE_BATCH) {
+        size_t n = c.bad_rendered.n - i < MERGE_BATCH ? c.bad_rendered.n - i : MERGE_BATCH;
+        rc = stg__del_where(s, STG_DB_RENDERED, c.bad_rendered.keys + i,
+                            c.bad_rendered.klens + i, n, rendered_undecodable, NULL, NULL);
+    }
     if (rc != 0)
         goto out;
 
@@ -849,6 +988,7 @@ int stg_fsck(struct stg *s, void (*report)(void *ctx, const char *line), void *r
 out:
     free(bl.v);
     refs_release(&dangling);
+    keylist_release(&c.bad_rendered);
     free(qdir);
     return rc;
 }
@@ -1150,16 +1290,11 @@ static int filter_collect(void *ctx, const void *k, size_t klen, const void *v, 
 }
 
 /* Delete from the staged copy every record of an index not asked for. */
-static int filter_copy(const char *stage, const struct stg_export_opts *o)
+static int filter_copy(struct stg *dst, const struct stg_export_opts *o)
 {
-    struct stg_opts so = {.data_dir = stage};
     struct filter_ctx c = {o, NULL, NULL, 0, 0, false};
-    struct stg *dst = NULL;
-    int rc;
+    int rc = 0;
 
-    rc = stg_open(&so, &dst);
-    if (rc != 0)
-        return rc;
     for (int pass = 0; pass < 2 && rc == 0; pass++) {
         enum stg_db db = pass == 0 ? STG_DB_PAGES : STG_DB_FILES;
         c.pages = pass == 0;
@@ -1172,7 +1307,54 @@ static int filter_copy(const char *stage, const struct stg_export_opts *o)
         }
     }
     free(c.drop);
+    return rc;
+}
+
+/*
+ * Make the staged copy (stage/index.lmdb) what a bundle carries: the
+ * records of the indexes asked for (all when none) and no rendered pages.
+ * When anything was removed, the copy is compacted again into stage/pruned
+ * so the bundle does not carry the freed pages. *root (caller frees) gets
+ * the data directory whose index.lmdb/data.mdb goes into the bundle.
+ */
+static int prune_copy(const char *stage, const struct stg_export_opts *o, char **root)
+{
+    struct stg_opts so = {.data_dir = stage};
+    struct stg *dst = NULL;
+    struct stg_stats st;
+    char *pruned = NULL;
+    char *pruned_lmdb = NULL;
+    bool changed = false;
+    int rc;
+
+    rc = stg_open(&so, &dst);
+    if (rc != 0)
+        goto out;
+    if (o->nindexes > 0) {
+        rc = filter_copy(dst, o);
+        changed = true;
+    }
+    if (rc == 0)
+        rc = stg_stat(dst, &st);
+    if (rc == 0 && st.rendered > 0) {
+        rc = stg__drop(dst, STG_DB_RENDERED);
+        changed = true;
+    }
+    if (rc != 0)
+        goto out;
+    if (changed) {
+        pruned = xasprintf("%s/pruned", stage);
+        pruned_lmdb = xasprintf("%s/index.lmdb", pruned);
+        rc = stg_copy_compact(dst, pruned_lmdb);
+        if (rc != 0)
+            goto out;
+    }
+    *root = pruned != NULL ? pruned : xstrdup(stage);
+    pruned = NULL;
+out:
     stg_close(dst);
+    free(pruned);
+    free(pruned_lmdb);
     return rc;
 }
 
@@ -1186,6 +1368,7 @@ int stg_export(struct stg *s, const struct stg_export_opts *o, struct stg_bundle
     struct stg_stats cs;
     struct buf man;
     char *stage = NULL, *lmdb_dir = NULL, *lmdb_file = NULL, *part = NULL, *dir = NULL;
+    char *root = NULL;
     char lmdb_hex[SHA256_HEX_LEN + 1];
     uint64_t lmdb_size = 0;
     static const char zeros[2 * TAR_BLOCK];
@@ -1221,15 +1404,15 @@ int stg_export(struct stg *s, const struct stg_export_opts *o, struct stg_bundle
         why_set(why, "cannot copy the metadata store: %s", imx_strerror(rc));
         goto out;
     }
-    if (o->nindexes > 0) {
-        rc = filter_copy(stage, o);
-        if (rc != 0) {
-            why_set(why, "cannot filter the metadata copy: %s", imx_strerror(rc));
-            goto out;
-        }
+    rc = prune_copy(stage, o, &root);
+    if (rc != 0) {
+        why_set(why, "cannot filter the metadata copy: %s", imx_strerror(rc));
+        goto out;
     }
+    free(lmdb_file);
+    lmdb_file = xasprintf("%s/index.lmdb/data.mdb", root);
     /* The copy's references are what the bundle must carry. */
-    so.data_dir = stage;
+    so.data_dir = root;
     so.read_only = true;
     rc = stg_open(&so, &copy);
     if (rc == 0)
@@ -1330,6 +1513,7 @@ out:
         unlink(part);
     rmrf(stage);
     free(stage);
+    free(root);
     free(lmdb_dir);
     free(lmdb_file);
     free(dir);
@@ -1598,17 +1782,26 @@ static int check_record(void *ctx, const void *k, size_t klen, const void *v, si
     if (c->pages) {
         struct stg_page p;
         rc = stg_page_decode(v, vlen, &p);
-        if (rc == 0)
+        if (rc == 0) {
+            /* The stored hash stands for the body in renderings' stamps: it must be its own. */
+            char hex[SHA256_HEX_LEN + 1];
+            sha256_hex(p.body != NULL ? p.body : "", p.body_len, hex);
+            if (strcmp(hex, p.body_sha256) != 0)
+                rc = IMX_ECORRUPT;
             stg_page_release(&p);
+        }
     } else {
         struct stg_file f;
         rc = stg_file_decode(v, vlen, &f);
         if (rc == 0)
             stg_file_release(&f);
     }
-    if (rc != 0 && c->bad++ == 0)
+    if (rc != 0 && c->bad++ == 0) {
         snprintf(c->first_bad, sizeof(c->first_bad), "%.*s", klen > 100 ? 100 : (int)klen,
                  (const char *)k);
+        for (char *nl = strchr(c->first_bad, '\n'); nl; nl = strchr(nl, '\n'))
+            *nl = ' '; /* page keys are "<index>\n<project>": the reason stays one line */
+    }
     return 0;
 }
 

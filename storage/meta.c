@@ -17,6 +17,12 @@
  *  - Stale reader slots of crashed processes are cleared at open
  *    (mdb_reader_check) and on demand (stg_reader_check).
  *
+ * Every write of STG_DB_FILES (stg_put, stg_del, stg__update,
+ * stg__put_many) asks codec.c which files generations it moves and bumps
+ * them in STG_DB_META inside the same write transaction; the in-memory
+ * copies are raised after the commit, so a reader that reads a generation
+ * before the records can only see an older value, never a newer one.
+ *
  * stg_open also creates the directory layout and takes the data_dir lock
  * (read-write opens only) before blob.c empties tmp/.
  */
@@ -49,6 +55,7 @@ static const char *const db_names[STG_DB_COUNT_] = {
 };
 
 static const char schema_key[] = "schema_version";
+static const char gen_key[] = "files_gen";
 
 /*
  * Translate an LMDB result into an IMX_E* code, logging what the caller
@@ -157,7 +164,7 @@ out:
 }
 
 /* Parse the stored schema version; anything but a small decimal is corrupt. */
-static int check_schema(struct stg *s, const MDB_val *v)
+static int check_schema(struct stg *s, const MDB_val *v, unsigned long *version)
 {
     const char *p = v->mv_data;
     unsigned long ver = 0;
@@ -174,18 +181,161 @@ static int check_schema(struct stg *s, const MDB_val *v)
                   s->lmdb_dir, ver, STG_SCHEMA_VERSION);
         return IMX_ECORRUPT;
     }
+    *version = ver;
     return 0;
 bad:
     log_warnx("metadata store '%s' has an unreadable schema version record", s->lmdb_dir);
     return IMX_ECORRUPT;
 }
 
-/* Open (creating when writable) every named database and the schema record. */
+/* ---- files generations (storage.h) ---- */
+
+static uint64_t get_le64(const unsigned char *p)
+{
+    uint64_t v = 0;
+
+    for (int i = 0; i < 8; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+static void put_le64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+/*
+ * Read the stored generations into gen[] (zeros when the record is absent).
+ * A record of the wrong size is IMX_ECORRUPT.
+ */
+static int gen_read(struct stg *s, MDB_txn *txn, uint64_t gen[STG_GEN__N])
+{
+    MDB_val k = {sizeof(gen_key) - 1, (void *)gen_key};
+    MDB_val v;
+    int mrc = mdb_get(txn, s->dbi[STG_DB_META], &k, &v);
+
+    memset(gen, 0, STG_GEN__N * sizeof(*gen));
+    if (mrc == MDB_NOTFOUND)
+        return 0;
+    if (mrc != 0)
+        return map_err(s, mrc, "reading the files generations");
+    if (v.mv_size != 16)
+        return IMX_ECORRUPT;
+    gen[STG_GEN_LEARNED] = get_le64(v.mv_data);
+    gen[STG_GEN_STORED] = get_le64((const unsigned char *)v.mv_data + 8);
+    return 0;
+}
+
+static int gen_write(struct stg *s, MDB_txn *txn, const uint64_t gen[STG_GEN__N])
+{
+    MDB_val k = {sizeof(gen_key) - 1, (void *)gen_key};
+    unsigned char val[16];
+    MDB_val v = {sizeof(val), val};
+
+    put_le64(val, gen[STG_GEN_LEARNED]);
+    put_le64(val + 8, gen[STG_GEN_STORED]);
+    return map_err(s, mdb_put(txn, s->dbi[STG_DB_META], &k, &v, 0),
+                   "writing the files generations");
+}
+
+/*
+ * Move the generations named by `mask` (bits 1u << enum stg_gen) inside the
+ * caller's write transaction; `after` gets the values to publish once it
+ * commits (gen_publish). A mask of 0 does nothing.
+ */
+static int gen_bump(struct stg *s, MDB_txn *txn, unsigned mask, uint64_t after[STG_GEN__N])
+{
+    int rc;
+
+    if (mask == 0)
+        return 0;
+    rc = gen_read(s, txn, after);
+    if (rc == IMX_ECORRUPT)
+        rc = 0; /* rewritten below; renderings of the old values can only mismatch */
+    if (rc != 0)
+        return rc;
+    for (int g = STG_GEN_LEARNED; g < STG_GEN__N; g++) {
+        if (mask & (1u << g))
+            after[g]++;
+    }
+    return gen_write(s, txn, after);
+}
+
+/*
+ * After a commit: raise the in-memory copies (never lower them: two writers
+ * may publish out of commit order, and a reader must never see a value go
+ * back to one an older rendering recorded).
+ */
+static void gen_publish(struct stg *s, unsigned mask, const uint64_t after[STG_GEN__N])
+{
+    for (int g = STG_GEN_LEARNED; g < STG_GEN__N; g++) {
+        unsigned long long cur;
+        if (!(mask & (1u << g)))
+            continue;
+        cur = atomic_load(&s->files_gen[g]);
+        while (cur < after[g] && !atomic_compare_exchange_weak(&s->files_gen[g], &cur, after[g]))
+            ;
+    }
+}
+
+/* The generations a write of db moves (only STG_DB_FILES moves any). */
+static unsigned gen_delta(enum stg_db db, const MDB_val *old, const void *nv, size_t nlen)
+{
+    if (db != STG_DB_FILES)
+        return 0;
+    return stg__file_gen_delta(old ? old->mv_data : NULL, old ? old->mv_size : 0, nv, nlen);
+}
+
+uint64_t stg_files_gen(struct stg *s, enum stg_gen which)
+{
+    CHECK_OBJ(s, STG_MAGIC);
+    assert(which >= STG_GEN_NONE && which < STG_GEN__N);
+    if (which == STG_GEN_NONE)
+        return 0;
+    return atomic_load(&s->files_gen[which]);
+}
+
+/*
+ * Load the generations at open. An unreadable record cannot be trusted to
+ * invalidate anything: a writable open starts them again at 0 and empties
+ * STG_DB_RENDERED (derived data) in the same transaction; a read-only one
+ * uses 0.
+ */
+static int gen_load(struct stg *s, MDB_txn *txn)
+{
+    uint64_t gen[STG_GEN__N];
+    int rc = gen_read(s, txn, gen);
+
+    if (rc == IMX_ECORRUPT) {
+        log_warnx("metadata store '%s' has an unreadable files generation record%s",
+                  s->lmdb_dir, s->read_only ? "" : "; rendered pages dropped");
+        memset(gen, 0, sizeof(gen));
+        rc = 0;
+        if (!s->read_only) {
+            rc = map_err(s, mdb_drop(txn, s->dbi[STG_DB_RENDERED], 0), "dropping rendered pages");
+            if (rc == 0)
+                rc = gen_write(s, txn, gen);
+        }
+    }
+    if (rc != 0)
+        return rc;
+    for (int g = 0; g < STG_GEN__N; g++)
+        atomic_store(&s->files_gen[g], gen[g]);
+    return 0;
+}
+
+/*
+ * Open (creating when writable) every named database and the schema record
+ * (raised to this build's version by a writable open), and load the files
+ * generations.
+ */
 static int open_dbs(struct stg *s)
 {
     MDB_txn *txn = NULL;
     MDB_val k = {sizeof(schema_key) - 1, (void *)schema_key};
     MDB_val v;
+    unsigned long stored_ver = 0;
     char ver[16];
     int mrc;
     int rc;
@@ -206,20 +356,24 @@ static int open_dbs(struct stg *s)
     }
     mrc = mdb_get(txn, s->dbi[STG_DB_META], &k, &v);
     if (mrc == 0) {
-        rc = check_schema(s, &v);
-        if (rc != 0)
-            goto out;
-    } else if (mrc == MDB_NOTFOUND && !s->read_only) {
-        int n = snprintf(ver, sizeof(ver), "%d", STG_SCHEMA_VERSION);
-        v.mv_size = (size_t)n;
-        v.mv_data = ver;
-        rc = map_err(s, mdb_put(txn, s->dbi[STG_DB_META], &k, &v, 0), "writing the schema");
+        rc = check_schema(s, &v, &stored_ver);
         if (rc != 0)
             goto out;
     } else if (mrc != MDB_NOTFOUND) {
         rc = map_err(s, mrc, "reading the schema");
         goto out;
     }
+    if (!s->read_only && (mrc == MDB_NOTFOUND || stored_ver < STG_SCHEMA_VERSION)) {
+        int n = snprintf(ver, sizeof(ver), "%d", STG_SCHEMA_VERSION);
+        v.mv_size = (size_t)n;
+        v.mv_data = ver;
+        rc = map_err(s, mdb_put(txn, s->dbi[STG_DB_META], &k, &v, 0), "writing the schema");
+        if (rc != 0)
+            goto out;
+    }
+    rc = gen_load(s, txn);
+    if (rc != 0)
+        goto out;
     rc = txn_commit(s, txn);
     txn = NULL;
 out:
@@ -296,6 +450,8 @@ int stg_open(const struct stg_opts *opts, struct stg **out)
     s->tmp_dir = xasprintf("%s/tmp", s->data_dir);
     atomic_init(&s->map_full_logged_at, 0);
     atomic_init(&s->readers_cleared, 0);
+    for (int g = 0; g < STG_GEN__N; g++)
+        atomic_init(&s->files_gen[g], 0);
 
     if (s->read_only) {
         if (stat(s->lmdb_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
@@ -347,6 +503,12 @@ const char *stg_data_dir(const struct stg *s)
 {
     CHECK_OBJ(s, STG_MAGIC);
     return s->data_dir;
+}
+
+bool stg_read_only(const struct stg *s)
+{
+    CHECK_OBJ(s, STG_MAGIC);
+    return s->read_only;
 }
 
 /* ---- generic records ---- */
@@ -403,6 +565,9 @@ int stg_put(struct stg *s, enum stg_db db, const void *key, size_t klen, const v
     MDB_txn *txn = NULL;
     MDB_val k = {klen, (void *)key};
     MDB_val v = {vlen, (void *)val};
+    MDB_val old;
+    uint64_t gen[STG_GEN__N];
+    unsigned moved = 0;
     int rc;
 
     CHECK_OBJ(s, STG_MAGIC);
@@ -415,13 +580,26 @@ int stg_put(struct stg *s, enum stg_db db, const void *key, size_t klen, const v
     rc = txn_begin(s, true, &txn);
     if (rc != 0)
         goto out;
+    if (db == STG_DB_FILES) {
+        int mrc = mdb_get(txn, s->dbi[db], &k, &old);
+        if (mrc != 0 && mrc != MDB_NOTFOUND) {
+            rc = map_err(s, mrc, "reading");
+            goto out;
+        }
+        moved = gen_delta(db, mrc == 0 ? &old : NULL, v.mv_data, v.mv_size);
+    }
+    rc = gen_bump(s, txn, moved, gen);
+    if (rc != 0)
+        goto out;
     rc = map_err(s, mdb_put(txn, s->dbi[db], &k, &v, 0), "writing");
     if (rc != 0)
         goto out;
     rc = txn_commit(s, txn);
     txn = NULL;
-    if (rc == 0)
+    if (rc == 0) {
         note_write_ok(s);
+        gen_publish(s, moved, gen);
+    }
 out:
     if (txn != NULL)
         mdb_txn_abort(txn);
@@ -435,6 +613,8 @@ int stg__update(struct stg *s, enum stg_db db, const void *key, size_t klen,
     MDB_val k = {klen, (void *)key};
     MDB_val v;
     struct buf nv;
+    uint64_t gen[STG_GEN__N];
+    unsigned moved;
     int rc;
 
     CHECK_OBJ(s, STG_MAGIC);
@@ -453,6 +633,10 @@ int stg__update(struct stg *s, enum stg_db db, const void *key, size_t klen,
     rc = fn(ctx, v.mv_data, v.mv_size, &nv);
     if (rc != 0)
         goto out;
+    moved = gen_delta(db, &v, nv.p != NULL ? nv.p : "", nv.len);
+    rc = gen_bump(s, txn, moved, gen);
+    if (rc != 0)
+        goto out;
     v.mv_size = nv.len;
     v.mv_data = nv.p != NULL ? nv.p : (void *)"";
     rc = map_err(s, mdb_put(txn, s->dbi[db], &k, &v, 0), "writing");
@@ -460,8 +644,10 @@ int stg__update(struct stg *s, enum stg_db db, const void *key, size_t klen,
         goto out;
     rc = txn_commit(s, txn);
     txn = NULL;
-    if (rc == 0)
+    if (rc == 0) {
         note_write_ok(s);
+        gen_publish(s, moved, gen);
+    }
 out:
     if (txn != NULL)
         mdb_txn_abort(txn);
@@ -478,6 +664,8 @@ int stg__put_many(struct stg *s, enum stg_db db, size_t n,
     MDB_txn *txn = NULL;
     MDB_val k, v;
     struct buf nv;
+    uint64_t gen[STG_GEN__N];
+    unsigned moved = 0;
     int mrc;
     int rc;
 
@@ -514,16 +702,22 @@ int stg__put_many(struct stg *s, enum stg_db db, size_t n,
         rc = val_fn(ctx, i, v.mv_data, v.mv_size, &nv);
         if (rc != 0)
             goto out;
+        moved |= gen_delta(db, mrc == 0 ? &v : NULL, nv.p != NULL ? nv.p : "", nv.len);
         v.mv_size = nv.len;
         v.mv_data = nv.p != NULL ? nv.p : (void *)"";
         rc = map_err(s, mdb_put(txn, s->dbi[db], &k, &v, 0), "writing");
         if (rc != 0)
             goto out;
     }
+    rc = gen_bump(s, txn, moved, gen);
+    if (rc != 0)
+        goto out;
     rc = txn_commit(s, txn);
     txn = NULL;
-    if (rc == 0)
+    if (rc == 0) {
         note_write_ok(s);
+        gen_publish(s, moved, gen);
+    }
 out:
     if (txn != NULL)
         mdb_txn_abort(txn);
@@ -535,6 +729,9 @@ int stg_del(struct stg *s, enum stg_db db, const void *key, size_t klen)
 {
     MDB_txn *txn = NULL;
     MDB_val k = {klen, (void *)key};
+    MDB_val old;
+    uint64_t gen[STG_GEN__N];
+    unsigned moved = 0;
     int rc;
 
     CHECK_OBJ(s, STG_MAGIC);
@@ -544,7 +741,143 @@ int stg_del(struct stg *s, enum stg_db db, const void *key, size_t klen)
     rc = txn_begin(s, true, &txn);
     if (rc != 0)
         goto out;
+    if (db == STG_DB_FILES) {
+        rc = map_err(s, mdb_get(txn, s->dbi[db], &k, &old), "reading");
+        if (rc != 0)
+            goto out;
+        moved = gen_delta(db, &old, NULL, 0);
+    }
+    rc = gen_bump(s, txn, moved, gen);
+    if (rc != 0)
+        goto out;
     rc = map_err(s, mdb_del(txn, s->dbi[db], &k, NULL), "deleting");
+    if (rc != 0)
+        goto out;
+    rc = txn_commit(s, txn);
+    txn = NULL;
+    if (rc == 0)
+        gen_publish(s, moved, gen);
+out:
+    if (txn != NULL)
+        mdb_txn_abort(txn);
+    return rc;
+}
+
+int stg__put_unless(struct stg *s, enum stg_db db, const void *key, size_t klen,
+                    const void *val, size_t vlen,
+                    bool (*keep)(void *ctx, const void *v, size_t vlen), void *ctx)
+{
+    MDB_txn *txn = NULL;
+    MDB_val k = {klen, (void *)key};
+    MDB_val v = {vlen, (void *)val};
+    MDB_val cur;
+    int mrc;
+    int rc;
+
+    CHECK_OBJ(s, STG_MAGIC);
+    assert(db >= 0 && db < STG_DB_COUNT_ && db != STG_DB_FILES); /* no generation hook here */
+    assert(val != NULL || vlen == 0);
+    if (!key_ok(klen))
+        return IMX_EINVAL;
+    if (val == NULL)
+        v.mv_data = (void *)"";
+    rc = txn_begin(s, true, &txn);
+    if (rc != 0)
+        goto out;
+    mrc = mdb_get(txn, s->dbi[db], &k, &cur);
+    if (mrc == 0 && keep(ctx, cur.mv_data, cur.mv_size)) {
+        rc = IMX_EEXIST;
+        goto out;
+    }
+    if (mrc != 0 && mrc != MDB_NOTFOUND) {
+        rc = map_err(s, mrc, "reading");
+        goto out;
+    }
+    rc = map_err(s, mdb_put(txn, s->dbi[db], &k, &v, 0), "writing");
+    if (rc != 0)
+        goto out;
+    rc = txn_commit(s, txn);
+    txn = NULL;
+    if (rc == 0)
+        note_write_ok(s);
+out:
+    if (txn != NULL)
+        mdb_txn_abort(txn);
+    return rc;
+}
+
+int stg__del_where(struct stg *s, enum stg_db db, char *const *keys, const size_t *klens,
+                   size_t n, bool (*pred)(void *ctx, const void *v, size_t vlen), void *ctx,
+                   uint64_t *deleted)
+{
+    MDB_txn *txn = NULL;
+    MDB_val k, v;
+    uint64_t count = 0;
+    int mrc;
+    int rc = 0;
+
+    CHECK_OBJ(s, STG_MAGIC);
+    assert(db >= 0 && db < STG_DB_COUNT_ && db != STG_DB_FILES); /* no generation hook here */
+    if (n == 0)
+        goto out;
+    rc = txn_begin(s, true, &txn);
+    if (rc != 0)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        if (!key_ok(klens[i])) {
+            rc = IMX_EINVAL;
+            goto out;
+        }
+        k.mv_size = klens[i];
+        k.mv_data = keys[i];
+        mrc = mdb_get(txn, s->dbi[db], &k, &v);
+        if (mrc == MDB_NOTFOUND)
+            continue;
+        if (mrc != 0) {
+            rc = map_err(s, mrc, "reading");
+            goto out;
+        }
+        if (!pred(ctx, v.mv_data, v.mv_size))
+            continue;
+        rc = map_err(s, mdb_del(txn, s->dbi[db], &k, NULL), "deleting");
+        if (rc != 0)
+            goto out;
+        count++;
+    }
+    rc = txn_commit(s, txn);
+    txn = NULL;
+out:
+    if (txn != NULL)
+        mdb_txn_abort(txn);
+    if (rc == 0 && deleted != NULL)
+        *deleted = count;
+    return rc;
+}
+
+bool stg__map_past(struct stg *s, unsigned num, unsigned den)
+{
+    MDB_envinfo info;
+    MDB_stat ms;
+
+    CHECK_OBJ(s, STG_MAGIC);
+    assert(den > 0);
+    if (mdb_env_info(s->env, &info) != 0 || mdb_env_stat(s->env, &ms) != 0)
+        return false;
+    return ((uint64_t)info.me_last_pgno + 1) * ms.ms_psize / num >
+           (uint64_t)info.me_mapsize / den;
+}
+
+int stg__drop(struct stg *s, enum stg_db db)
+{
+    MDB_txn *txn = NULL;
+    int rc;
+
+    CHECK_OBJ(s, STG_MAGIC);
+    assert(db >= 0 && db < STG_DB_COUNT_ && db != STG_DB_FILES); /* no generation hook here */
+    rc = txn_begin(s, true, &txn);
+    if (rc != 0)
+        goto out;
+    rc = map_err(s, mdb_drop(txn, s->dbi[db], 0), "emptying a database");
     if (rc != 0)
         goto out;
     rc = txn_commit(s, txn);

@@ -3,7 +3,9 @@
  * user) and content-addressed blobs (storage/blob.c).
  *
  * Layout under data_dir:
- *   index.lmdb/          LMDB environment (data.mdb, lock.mdb)
+ *   index.lmdb/          LMDB environment (data.mdb, lock.mdb): upstream pages,
+ *                        the file table, rendered client pages (derived data:
+ *                        dropped freely, never exported), misc counters
  *   blobs/ab/cd/<sha256> package bytes, named by their sha256
  *   tmp/                 blobs being written; emptied by stg_open
  *
@@ -56,9 +58,18 @@ int stg_open(const struct stg_opts *opts, struct stg **out /* OUT */);
 void stg_close(struct stg *s);
 /* Borrowed; lives as long as s. */
 const char *stg_data_dir(const struct stg *s);
+/* Whether s was opened read_only (every write then fails with IMX_EIO). */
+bool stg_read_only(const struct stg *s);
 
-/* Schema version stored in STG_DB_META under key "schema_version" (ASCII decimal). */
-#define STG_SCHEMA_VERSION 1
+/*
+ * Schema version stored in STG_DB_META under key "schema_version" (ASCII
+ * decimal). 1: the first layout. 2: page records may carry their body's
+ * sha256 (codec V2), STG_DB_RENDERED holds rendered pages, STG_DB_META the
+ * files generations. A read-write stg_open raises an older store's record to
+ * this version (older records stay readable), so an older build refuses the
+ * store instead of misreading it.
+ */
+#define STG_SCHEMA_VERSION 2
 /* Longest key LMDB accepts (its default MDB_MAXKEYSIZE); longer or empty keys give IMX_EINVAL. */
 #define STG_MAX_KEY 511
 
@@ -68,8 +79,8 @@ const char *stg_data_dir(const struct stg *s);
 enum stg_db {
     STG_DB_PAGES = 0, /* "<index>\n<project>" -> struct stg_page (upstream pages, "" project = list) */
     STG_DB_FILES,     /* file key -> struct stg_file */
-    STG_DB_RENDERED,  /* rendered client pages, key chosen by the resolver */
-    STG_DB_META,      /* misc: schema version, counters */
+    STG_DB_RENDERED,  /* key chosen by the resolver -> struct stg_rendered */
+    STG_DB_META,      /* misc: schema version, files generations */
     STG_DB_COUNT_
 };
 
@@ -110,6 +121,9 @@ struct stg_page {
     char *url;            /* final URL after redirects (base for relative links) */
     char *body;           /* the parsed page in the resolver's store format; NULL when absent */
     size_t body_len;
+    char body_sha256[65]; /* sha256 (hex) of the body bytes (of "" when NULL): filled by
+                             stg_page_get / stg_page_decode (stored by codec V2, hashed
+                             for V1 records); stg_page_put ignores it and hashes the body */
 };
 
 void stg_page_release(struct stg_page *p); /* NULL-safe; frees the strings */
@@ -127,6 +141,22 @@ int stg_page_put(struct stg *s, const char *index, const char *project,
                  const struct stg_page *p);
 /* Decode a STG_DB_PAGES value (e.g. from stg_foreach). 0 or IMX_ECORRUPT. */
 int stg_page_decode(const void *v, size_t vlen, struct stg_page *out /* OUT */);
+
+/* What a page record says about itself, read without copying its body. */
+struct stg_page_head {
+    enum stg_page_state state;
+    int64_t fetched_at;
+    char body_sha256[65]; /* as in struct stg_page */
+};
+
+/*
+ * The head of a page record: no allocation, no copy of the body (a V1
+ * record's body is hashed where it lies, inside the read transaction).
+ * *out is written only on success.
+ * 0, IMX_ENOTFOUND, IMX_ECORRUPT, IMX_EINVAL (key too long).
+ */
+int stg_page_head(struct stg *s, const char *index, const char *project,
+                  struct stg_page_head *out /* OUT */);
 
 struct stg_file {
     char *key;            /* the /files/<key>/ component */
@@ -169,6 +199,112 @@ int stg_file_put_many(struct stg *s, const struct stg_file *f, size_t n);
 int stg_file_touch(struct stg *s, const char *key, int64_t now);
 /* Decode a STG_DB_FILES value (e.g. from stg_foreach). 0 or IMX_ECORRUPT. */
 int stg_file_decode(const void *v, size_t vlen, struct stg_file *out /* OUT */);
+
+/* ---- files generations ---- */
+
+/*
+ * What pages show of the file table (a sha256 computed on download, PEP 658
+ * metadata read out of a stored wheel, offline: only files whose bytes are
+ * stored) changes without any upstream page changing. Two counters say when
+ * a rendering made from the file table may be out of date. They are kept in
+ * STG_DB_META under "files_gen" (two u64, little-endian) and moved by meta.c
+ * in the same write transaction as the change of STG_DB_FILES that moves
+ * them, whichever function writes it (stg_put/stg_del on STG_DB_FILES,
+ * stg_file_put, stg_file_put_many, gc eviction, fsck repair, import). So they
+ * survive restarts, and a value read before the file records it covers is
+ * never newer than them.
+ *
+ *   STG_GEN_LEARNED  a record's sha256 or metadata_sha256 was set, changed or
+ *                    cleared while its page did not advertise that digest
+ *                    (expected_sha256 / metadata_expected_sha256 NULL before
+ *                    or after): what an online page shows changed
+ *   STG_GEN_STORED   any sha256 or metadata_sha256 was set, changed or
+ *                    cleared, or a record with one was deleted: what an
+ *                    offline page lists may have changed (moves with LEARNED)
+ *   STG_GEN_NONE     always 0, for renderings that do not read files
+ */
+enum stg_gen { STG_GEN_NONE = 0, STG_GEN_LEARNED, STG_GEN_STORED, STG_GEN__N };
+
+/*
+ * The current value of a files generation, without touching LMDB (a copy
+ * kept in memory, loaded at open and raised after each commit that moves
+ * it). A read-only handle sees the values of its open.
+ */
+uint64_t stg_files_gen(struct stg *s, enum stg_gen which);
+
+/* ---- rendered pages (STG_DB_RENDERED) ---- */
+
+/*
+ * A client page as the resolver rendered it, with what it needs to decide
+ * later, without parsing or merging anything, whether the bytes still hold:
+ * the stamps of the input pages it read, a fingerprint of everything else
+ * they depend on (configuration, code), the files generation it saw.
+ * Storage does not interpret stamps or fingerprints; it compares them.
+ *
+ * Encoding (codec.c, little-endian): u8 version (1), i64 rendered_at,
+ * str fingerprint, u8 gen_kind, u64 files_gen, str stamps, u32 ninputs,
+ * ninputs x (str index, str project, str stamp), str etag, str body,
+ * str gz (0xffffffff length: NULL). Derived data: gc drops records whose
+ * files generation is no longer current, fsck deletes undecodable ones,
+ * export leaves them out, import ignores them.
+ */
+#define STG_RENDERED_MAX_BYTES (64u << 20) /* an encoded record; larger ones are not kept */
+#define STG_RENDERED_MAX_INPUTS 256
+/* Renderings are written only while the map is used up to this share (high-water mark). */
+#define STG_RENDERED_MAP_SHARE_NUM 3
+#define STG_RENDERED_MAP_SHARE_DEN 4
+
+struct stg_rendered_input {
+    char *index;   /* upstream [[index]] name */
+    char *project; /* "" for the project list */
+    char *stamp;   /* the resolver's stamp of that page when it rendered */
+};
+
+struct stg_rendered {
+    int64_t rendered_at;   /* unix seconds */
+    char *fingerprint;     /* what else the bytes depend on (the resolver's choice) */
+    enum stg_gen gen_kind; /* the files generation the bytes depend on */
+    uint64_t files_gen;    /* its value, read before the inputs were */
+    char *stamps;          /* the resolver's identity of all its inputs */
+    struct stg_rendered_input *inputs;
+    size_t ninputs;
+    char *etag;            /* the page's strong ETag, quotes included */
+    char *body;            /* NULL when read without the bytes; body_len is still set */
+    size_t body_len;
+    char *gz;              /* gzip of body; NULL when none or read without the bytes */
+    size_t gz_len;
+};
+
+/* NULL-safe; frees every field (a caller that took body or gz NULLs them first). */
+void stg_rendered_release(struct stg_rendered *r);
+/*
+ * Read the rendering stored under key. with_body false skips the bytes
+ * (body/gz stay NULL, their lengths set): cheap enough to validate first.
+ * With the bytes, body and gz are the one copy made out of the LMDB map
+ * (malloc'd; the caller may keep them, NULLing the fields before release).
+ * A record that does not decode is IMX_ECORRUPT (treat it as a miss).
+ * 0, IMX_ENOTFOUND, IMX_ECORRUPT, IMX_EINVAL (key empty or too long).
+ */
+int stg_rendered_get(struct stg *s, const char *key, bool with_body,
+                     struct stg_rendered *out /* OUT */);
+/*
+ * Store r under key (r is not taken over) unless the record already there
+ * has the same fingerprint, gen_kind, files_gen and stamps: those decide the
+ * bytes, so the write is skipped (IMX_EEXIST). The comparison happens inside
+ * the write transaction: concurrent writers of one rendering write it once.
+ * Renderings are derived data and leave the last quarter of the map to
+ * pages and files: past STG_RENDERED_MAP_SHARE of it (the map's high-water
+ * mark, which deletions do not lower) this returns IMX_EMAPFULL at once,
+ * without logging.
+ * 0, IMX_EEXIST, IMX_EINVAL (key; fingerprint, stamps or etag NULL; an input
+ * field NULL; more than STG_RENDERED_MAX_INPUTS inputs; body NULL),
+ * IMX_ETOOLARGE (encoded larger than STG_RENDERED_MAX_BYTES), IMX_EMAPFULL,
+ * or a stg_put error (IMX_EIO on a read-only store): nothing is written.
+ */
+int stg_rendered_put(struct stg *s, const char *key, const struct stg_rendered *r);
+/* Decode a STG_DB_RENDERED value (e.g. from stg_foreach). 0 or IMX_ECORRUPT. */
+int stg_rendered_decode(const void *v, size_t vlen, bool with_body,
+                        struct stg_rendered *out /* OUT */);
 
 /* ---- blobs ---- */
 
@@ -294,7 +430,8 @@ struct stg_export_opts {
 /*
  * Write a bundle of s (read-only stores too: an export may run beside the
  * server). Staging happens in a temp directory beside out_path, removed on
- * return. A blob that vanishes meanwhile is left out (counted in
+ * return. Rendered pages are left out of the metadata copy (derived data:
+ * the importing server renders its own under its own configuration). A blob that vanishes meanwhile is left out (counted in
  * skipped_blobs; the import then clears its digest). A blob whose bytes do
  * not match its name fails the export (IMX_EHASH: run stg_fsck).
  * On error out_path is untouched and `why` (may be NULL) gets one line.
@@ -311,6 +448,7 @@ int stg_export(struct stg *s, const struct stg_export_opts *o,
  * pages when new or with a newer fetched_at, files when new, and a stored
  * file record learns a digest it lacks (the store's own digest is kept).
  * A digest whose blob is in neither the bundle nor the store is dropped.
+ * Rendered pages in the bundle, if any, are ignored.
  * Importing the same bundle twice changes nothing the second time.
  * A damaged bundle changes nothing: IMX_ECORRUPT with `why` set (e.g.
  * "truncated inside a member", "bad tar header checksum", "missing
@@ -334,6 +472,7 @@ struct stg_gc_result {
     uint64_t unreferenced, unreferenced_bytes;
     uint64_t evicted, evicted_bytes;
     uint64_t tmp_removed;
+    uint64_t rendered_dropped; /* rendered pages that could never be served again */
 };
 
 /*
@@ -342,8 +481,11 @@ struct stg_gc_result {
  * naming them) until the total is at most max_bytes: the records' digests
  * are cleared first (the file is fetched again on use, and offline pages
  * stop listing it), then the blob is unlinked (a client streaming it keeps
- * its open fd). Safe on the running server's own handle, concurrently with
- * requests. 0 with *out (may be NULL), IMX_EIO (also: read-only store), or
+ * its open fd). Last, rendered pages whose files generation is no longer
+ * the store's (they can never be served again) and undecodable ones are
+ * deleted, each checked again inside the deleting transaction so a
+ * rendering written meanwhile survives. Safe on the running server's own
+ * handle, concurrently with requests. 0 with *out (may be NULL), IMX_EIO (also: read-only store), or
  * a stg_put error.
  */
 int stg_gc(struct stg *s, const struct stg_gc_opts *o, struct stg_gc_result *out /* OUT */);
@@ -352,15 +494,17 @@ struct stg_fsck_result {
     uint64_t blobs, bad_blobs;     /* blobs hashed; those not matching their name */
     uint64_t records, bad_records; /* page and file records; those that do not decode */
     uint64_t dangling;             /* digests in file records without a blob */
+    uint64_t rendered, bad_rendered; /* rendered pages; those that do not decode */
 };
 
 /*
- * Re-hash every blob, decode every page and file record, check every
- * digest of the file table names a blob. report (may be NULL) gets one line
+ * Re-hash every blob, decode every page and file record (a page record's
+ * stored body sha256 must match its body), decode every rendered page,
+ * check every digest of the file table names a blob. report (may be NULL) gets one line
  * per problem (borrowed for the call). On a writable store a bad blob is
- * moved to data_dir/quarantine/<sha256> and digests without a blob are
- * cleared (so the file is fetched again); read-only stores are only
- * checked. Problems are counted in *out, not returned: 0 (check out),
+ * moved to data_dir/quarantine/<sha256>, digests without a blob are
+ * cleared (so the file is fetched again) and undecodable rendered pages are
+ * deleted (derived data); read-only stores are only checked. Problems are counted in *out, not returned: 0 (check out),
  * IMX_EIO, or a stg_put error.
  */
 int stg_fsck(struct stg *s, void (*report)(void *ctx, const char *line), void *ctx,

@@ -33,6 +33,7 @@ struct stg {
     uint64_t map_size;
     atomic_llong map_full_logged_at; /* unix seconds of the last "is full" line */
     atomic_ullong readers_cleared;
+    atomic_ullong files_gen[STG_GEN__N]; /* copy of STG_DB_META "files_gen" (storage.h) */
 };
 
 /* ---- blob.c ---- */
@@ -78,10 +79,45 @@ int stg__put_many(struct stg *s, enum stg_db db, size_t n,
                                 struct buf *out),
                   void *ctx);
 
+/*
+ * Write key = val in one write transaction unless keep(ctx, v, vlen) says
+ * the value stored there is to be kept: then nothing is written and
+ * IMX_EEXIST returned (keep is not called when key is absent).
+ * 0, IMX_EEXIST, IMX_EINVAL (key), plus the stg_put errors.
+ */
+int stg__put_unless(struct stg *s, enum stg_db db, const void *key, size_t klen,
+                    const void *val, size_t vlen,
+                    bool (*keep)(void *ctx, const void *v, size_t vlen), void *ctx);
+/*
+ * Delete, in one write transaction, each of the n keys whose current value
+ * pred(ctx, v, vlen) approves (absent keys are skipped). *deleted (may be
+ * NULL) gets the count. 0, IMX_EINVAL (a key), plus the stg_put errors.
+ */
+int stg__del_where(struct stg *s, enum stg_db db, char *const *keys, const size_t *klens,
+                   size_t n, bool (*pred)(void *ctx, const void *v, size_t vlen), void *ctx,
+                   uint64_t *deleted /* OUT */);
+/* Empty a database in one write transaction. 0, plus the stg_put errors. */
+int stg__drop(struct stg *s, enum stg_db db);
+/*
+ * Whether the map's high-water mark is past num/den of the map size (LMDB
+ * reuses freed pages below it, so this errs on the full side). No
+ * transaction; false when LMDB cannot say.
+ */
+bool stg__map_past(struct stg *s, unsigned num, unsigned den);
+
 /* ---- codec.c ---- */
 
 /* Encodings: version byte first. Append to out; 0, IMX_EINVAL, IMX_ETOOLARGE. */
 int stg__page_encode(const struct stg_page *p, struct buf *out);
 int stg__file_encode(const struct stg_file *f, struct buf *out);
+int stg__rendered_encode(const struct stg_rendered *r, struct buf *out);
+
+/*
+ * The files generations (bits 1u << enum stg_gen) that replacing file
+ * record `old` by `nv` moves (storage.h, "files generations"). NULL means
+ * absent (an insert, a delete). A value that does not decode counts as
+ * changing every digest. Reads the records in place: no allocation.
+ */
+unsigned stg__file_gen_delta(const void *old, size_t olen, const void *nv, size_t nlen);
 
 #endif

@@ -7,3 +7,5 @@ imx_integration_test(c_virtual_install SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integr
 imx_integration_test(c_virtual_explain SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/c_virtual_explain.py)
 imx_integration_test(c_virtual_markers SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/c_virtual_markers.py)
 imx_integration_test(c_virtual_pages SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/c_virtual_pages.py)
+# Rendered pages kept in LMDB across restarts, and what invalidates them (issue 5).
+imx_integration_test(c_virtual_stored SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/c_virtual_stored.py)

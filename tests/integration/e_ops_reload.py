@@ -48,7 +48,9 @@ class Reload(unittest.TestCase):
                 imx.proc.send_signal(signal.SIGHUP)
                 wait_for(lambda: imx.get("/later/simple/demo-pkg/")[0] == 200, timeout=15,
                          what="the new view to be served\n" + imx.log())
-                self.assertIn("configuration reloaded", imx.log())
+                # Logged after the swap, once the old generation is freed: wait for it.
+                wait_for(lambda: "configuration reloaded" in imx.log(), timeout=15,
+                         what="the reload to be logged\n" + imx.log())
                 # The connection opened before the reload still works.
                 st, body = self.keepalive_get(conn, "/default/simple/demo-pkg/")
                 self.assertEqual(st, 200, body)

@@ -235,7 +235,7 @@ Test(codec, every_truncation_and_extension_is_ecorrupt)
     buf_init(&raw, BUF_NOMAX);
     cr_assert_eq(stg_page_put(s, "i", "p", &pin), 0);
     raw_value(s, STG_DB_PAGES, "i\np", &raw);
-    cr_assert_eq(raw.p[0], 1, "version byte first");
+    cr_assert_eq(raw.p[0], 2, "version byte first (V2: with the body's sha256)");
     cr_assert_eq(stg_page_decode(raw.p, raw.len, &pg), 0);
     stg_page_release(&pg);
     for (size_t n = 0; n < raw.len; n++)
@@ -244,9 +244,11 @@ Test(codec, every_truncation_and_extension_is_ecorrupt)
     memcpy(ext, raw.p, raw.len);
     ext[raw.len] = 0;
     cr_assert_eq(stg_page_decode(ext, raw.len + 1, &pg), IMX_ECORRUPT, "trailing byte");
-    ext[0] = 2;
+    ext[0] = 3;
     cr_assert_eq(stg_page_decode(ext, raw.len, &pg), IMX_ECORRUPT, "unknown version");
     ext[0] = 1;
+    cr_assert_eq(stg_page_decode(ext, raw.len, &pg), IMX_ECORRUPT, "V1 has no sha256 field");
+    ext[0] = 2;
     ext[1] = 3;
     cr_assert_eq(stg_page_decode(ext, raw.len, &pg), IMX_ECORRUPT, "unknown state");
     free(ext);

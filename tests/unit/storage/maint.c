@@ -1,7 +1,9 @@
 /*
  * Tests for storage/maint.c: bundles round-trip and refuse damage without
  * changing anything; fsck finds a flipped byte and a dangling digest; gc
- * removes unreferenced blobs and evicts least-recently-used ones.
+ * removes unreferenced blobs and evicts least-recently-used ones. Rendered
+ * pages are derived data: gc drops those that can never be served, fsck
+ * deletes undecodable ones, bundles leave them out.
  */
 #include "compat.h"
 
@@ -538,4 +540,191 @@ Test(maint, index_stats_and_in_use)
     cr_assert_eq(stg_in_use(fx.dir, &in_use), 0);
     cr_assert_not(in_use);
     fixture_free(&fx);
+}
+
+/* ---- rendered pages: derived data ---- */
+
+static void put_rendered(struct stg *s, const char *key, enum stg_gen kind, uint64_t gen)
+{
+    struct stg_rendered r = {0};
+
+    r.fingerprint = (char *)"fp";
+    r.gen_kind = kind;
+    r.files_gen = gen;
+    r.stamps = (char *)"stamps";
+    r.etag = (char *)"\"e\"";
+    r.body = (char *)"rendered bytes";
+    r.body_len = 14;
+    cr_assert_eq(stg_rendered_put(s, key, &r), 0);
+}
+
+static bool has_rendered(struct stg *s, const char *key)
+{
+    struct stg_rendered r;
+    int rc = stg_rendered_get(s, key, false, &r);
+
+    if (rc == 0)
+        stg_rendered_release(&r);
+    return rc == 0;
+}
+
+Test(maint, gc_drops_renderings_that_can_never_be_served)
+{
+    struct fixture fx;
+    struct stg_gc_opts o = {0};
+    struct stg_gc_result r;
+    uint64_t learned, stored;
+
+    fixture_make(&fx);
+    learned = stg_files_gen(fx.s, STG_GEN_LEARNED);
+    stored = stg_files_gen(fx.s, STG_GEN_STORED);
+    put_rendered(fx.s, "online-now", STG_GEN_LEARNED, learned);
+    put_rendered(fx.s, "online-old", STG_GEN_LEARNED, learned - 1);
+    put_rendered(fx.s, "offline-now", STG_GEN_STORED, stored);
+    put_rendered(fx.s, "offline-old", STG_GEN_STORED, stored + 5);
+    put_rendered(fx.s, "list", STG_GEN_NONE, 0);
+    cr_assert_eq(stg_put(fx.s, STG_DB_RENDERED, "junk", 4, "\x05", 1), 0);
+
+    cr_assert_eq(stg_gc(fx.s, &o, &r), 0);
+    cr_assert_eq(r.rendered_dropped, 3);
+    cr_assert(has_rendered(fx.s, "online-now"));
+    cr_assert(has_rendered(fx.s, "offline-now"));
+    cr_assert(has_rendered(fx.s, "list"));
+    cr_assert_not(has_rendered(fx.s, "online-old"));
+    cr_assert_not(has_rendered(fx.s, "offline-old"));
+    cr_assert_not(has_rendered(fx.s, "junk"));
+
+    /*
+     * Evicting stored files clears their digests: STORED moves, and so does
+     * LEARNED (the fixture's pages gave no sha256: online pages showed the
+     * computed one). Both renderings die with them; the list does not.
+     */
+    o.max_bytes = 1;
+    cr_assert_eq(stg_gc(fx.s, &o, &r), 0);
+    cr_assert_eq(r.evicted, 2);
+    cr_assert_eq(stg_files_gen(fx.s, STG_GEN_STORED), stored + 2, "one transaction per record");
+    cr_assert_eq(stg_files_gen(fx.s, STG_GEN_LEARNED), learned + 2);
+    cr_assert_eq(r.rendered_dropped, 2);
+    cr_assert_not(has_rendered(fx.s, "offline-now"));
+    cr_assert_not(has_rendered(fx.s, "online-now"));
+    cr_assert(has_rendered(fx.s, "list"));
+    fixture_free(&fx);
+}
+
+Test(maint, fsck_deletes_undecodable_renderings_on_a_writable_store)
+{
+    struct fixture fx;
+    struct stg_fsck_result r;
+    struct buf raw;
+    struct stg *ro;
+
+    fixture_make(&fx);
+    put_rendered(fx.s, "good", STG_GEN_NONE, 0);
+    cr_assert_eq(stg_put(fx.s, STG_DB_RENDERED, "bad", 3, "\x01\x02", 2), 0);
+
+    ro = th_open(fx.dir, 0, true);
+    cr_assert_eq(stg_fsck(ro, NULL, NULL, &r), 0);
+    cr_assert_eq(r.rendered, 2);
+    cr_assert_eq(r.bad_rendered, 1);
+    cr_assert_eq(r.bad_records, 0, "renderings are not page or file records");
+    stg_close(ro);
+    buf_init(&raw, BUF_NOMAX);
+    cr_assert_eq(stg_get(fx.s, STG_DB_RENDERED, "bad", 3, &raw), 0, "read-only fsck leaves it");
+    buf_release(&raw);
+
+    cr_assert_eq(stg_fsck(fx.s, NULL, NULL, &r), 0);
+    cr_assert_eq(r.bad_rendered, 1);
+    cr_assert_eq(stg_fsck(fx.s, NULL, NULL, &r), 0);
+    cr_assert_eq(r.rendered, 1);
+    cr_assert_eq(r.bad_rendered, 0, "deleted by the writable fsck");
+    cr_assert(has_rendered(fx.s, "good"));
+    fixture_free(&fx);
+}
+
+Test(maint, fsck_checks_the_stored_body_sha256)
+{
+    struct fixture fx;
+    struct stg_fsck_result r;
+    struct buf raw;
+
+    fixture_make(&fx);
+    buf_init(&raw, BUF_NOMAX);
+    cr_assert_eq(stg_get(fx.s, STG_DB_PAGES, "pypi\ndemo", 9, &raw), 0);
+    raw.p[raw.len - 1 - 64 - 4] ^= 1; /* a byte of the body, just before the sha256 */
+    cr_assert_eq(stg_put(fx.s, STG_DB_PAGES, "pypi\ndemo", 9, raw.p, raw.len), 0);
+    cr_assert_eq(stg_fsck(fx.s, NULL, NULL, &r), 0);
+    cr_assert_eq(r.bad_records, 1);
+    buf_release(&raw);
+    fixture_free(&fx);
+}
+
+/* Extract member `name` of a bundle into path. */
+static void extract_member(const char *bundle, const char *name, const char *path)
+{
+    size_t n = 0;
+    char *t = slurp(bundle, &n);
+    long at = member_at(t, n, name);
+
+    cr_assert_geq(at, 0, "no member '%s'", name);
+    spill(path, t + at + 512, (size_t)strtoull(t + at + 124, NULL, 8));
+    free(t);
+}
+
+Test(maint, export_leaves_renderings_out)
+{
+    struct fixture fx;
+    char *out_dir = th_tmpdir();
+    char *dst_dir = th_tmpdir();
+    char *lmdb = xasprintf("%s/index.lmdb", dst_dir);
+    char *data = xasprintf("%s/data.mdb", lmdb);
+    const char *const idx[] = {"pypi"};
+    struct stg_stats st;
+    struct stg *copy;
+    char *bundle;
+
+    fixture_make(&fx);
+    put_rendered(fx.s, "default\ndemo\n1\n2", STG_GEN_NONE, 0);
+    for (int pass = 0; pass < 2; pass++) {
+        bundle = export_to(fx.s, out_dir, idx, pass == 0 ? 0 : 1);
+        cr_assert_eq(th_count_entries(out_dir), 1, "the stage is removed");
+        cr_assert_eq(mkdir(lmdb, 0755), 0);
+        extract_member(bundle, "index.lmdb/data.mdb", data);
+        copy = th_open(dst_dir, 0, true);
+        cr_assert_eq(stg_stat(copy, &st), 0);
+        cr_assert_eq(st.rendered, 0);
+        cr_assert_eq(st.pages, pass == 0 ? 2 : 1);
+        stg_close(copy);
+        th_rmrf(lmdb);
+        unlink(bundle);
+        free(bundle);
+    }
+    cr_assert(has_rendered(fx.s, "default\ndemo\n1\n2"), "the store keeps its own");
+    fixture_free(&fx);
+    th_rmrf(out_dir);
+    th_rmrf(dst_dir);
+    free(out_dir);
+    free(dst_dir);
+    free(lmdb);
+    free(data);
+}
+
+Test(maint, import_refuses_a_page_whose_stored_sha256_is_not_its_body)
+{
+    struct fixture fx;
+    char *out_dir = th_tmpdir();
+    char *bundle;
+    struct buf raw;
+
+    fixture_make(&fx);
+    buf_init(&raw, BUF_NOMAX);
+    cr_assert_eq(stg_get(fx.s, STG_DB_PAGES, "pypi\ndemo", 9, &raw), 0);
+    raw.p[raw.len - 1 - 64 - 4] ^= 1; /* the body's last byte: the stored sha256 now lies */
+    cr_assert_eq(stg_put(fx.s, STG_DB_PAGES, "pypi\ndemo", 9, raw.p, raw.len), 0);
+    bundle = export_to(fx.s, out_dir, NULL, 0);
+    assert_refused("page hash", bundle, "page record(s) do not decode");
+    buf_release(&raw);
+    free(bundle);
+    fixture_free(&fx);
+    th_rmrf(out_dir);
+    free(out_dir);
 }
