@@ -40,10 +40,10 @@
 
 struct page_impl {
     struct rsv_page pub;     /* first: rsv_page_unref casts back */
-    pthread_mutex_t mu;
-    int refs;
+    pthread_mutex_t mu;      /* serializes making the gzip */
+    int refs;                /* atomic: every request takes and drops one */
     char *body;
-    bool gz_tried;  /* under mu */
+    bool gz_tried;  /* atomic, set (release) once gz/gz_len are final */
     char *gz;       /* gzip of body, made on first use (rsv_page_gzip) */
     size_t gz_len;
 };
@@ -75,9 +75,7 @@ static uint64_t hash_str(const char *s)
 
 static void page_ref(struct page_impl *p)
 {
-    pthread_mutex_lock(&p->mu);
-    p->refs++;
-    pthread_mutex_unlock(&p->mu);
+    __atomic_add_fetch(&p->refs, 1, __ATOMIC_RELAXED);
 }
 
 struct rsv_page *rsv__page_ref(struct rsv_page *pub)
@@ -93,9 +91,7 @@ void rsv_page_unref(struct rsv_page *pub)
 
     if (!p)
         return;
-    pthread_mutex_lock(&p->mu);
-    last = --p->refs == 0;
-    pthread_mutex_unlock(&p->mu);
+    last = __atomic_sub_fetch(&p->refs, 1, __ATOMIC_ACQ_REL) == 0;
     if (!last)
         return;
     pthread_mutex_destroy(&p->mu);
@@ -156,54 +152,49 @@ static struct page_impl *page_from_stored(struct stg_rendered *rec)
 bool rsv_page_gzip(struct rsv_page *pub, const char **gz, size_t *gz_len)
 {
     struct page_impl *p = (struct page_impl *)pub;
-    bool ok;
 
     if (pub->len < 512)
         return false;
     /* Compressed once, by the first client that asks; the others wait for it. */
-    pthread_mutex_lock(&p->mu);
-    if (!p->gz_tried) {
-        uLongf glen = compressBound((uLong)pub->len) + 32;
-        z_stream zs;
+    if (!__atomic_load_n(&p->gz_tried, __ATOMIC_ACQUIRE)) {
+        pthread_mutex_lock(&p->mu);
+        if (!p->gz_tried) {
+            uLongf glen = compressBound((uLong)pub->len) + 32;
+            z_stream zs;
 
-        p->gz_tried = true;
-        memset(&zs, 0, sizeof(zs));
-        p->gz = xmalloc(glen);
-        /* windowBits 15 + 16: a gzip wrapper, as Content-Encoding: gzip wants. */
-        if (deflateInit2(&zs, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) == Z_OK) {
-            zs.next_in = (Bytef *)(uintptr_t)pub->body;
-            zs.avail_in = (uInt)pub->len;
-            zs.next_out = (Bytef *)p->gz;
-            zs.avail_out = (uInt)glen;
-            if (deflate(&zs, Z_FINISH) == Z_STREAM_END)
-                p->gz_len = zs.total_out;
-            deflateEnd(&zs);
+            memset(&zs, 0, sizeof(zs));
+            p->gz = xmalloc(glen);
+            /* windowBits 15 + 16: a gzip wrapper, as Content-Encoding: gzip wants. */
+            if (deflateInit2(&zs, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) == Z_OK) {
+                zs.next_in = (Bytef *)(uintptr_t)pub->body;
+                zs.avail_in = (uInt)pub->len;
+                zs.next_out = (Bytef *)p->gz;
+                zs.avail_out = (uInt)glen;
+                if (deflate(&zs, Z_FINISH) == Z_STREAM_END)
+                    p->gz_len = zs.total_out;
+                deflateEnd(&zs);
+            }
+            if (!p->gz_len) {
+                free(p->gz);
+                p->gz = NULL;
+            }
+            __atomic_store_n(&p->gz_tried, true, __ATOMIC_RELEASE);
         }
-        if (!p->gz_len) {
-            free(p->gz);
-            p->gz = NULL;
-        }
+        pthread_mutex_unlock(&p->mu);
     }
-    ok = p->gz != NULL;
-    if (ok) {
-        *gz = p->gz;
-        *gz_len = p->gz_len;
-    }
-    pthread_mutex_unlock(&p->mu);
-    return ok;
+    /* gz and gz_len no longer change once gz_tried is seen set. */
+    if (!p->gz)
+        return false;
+    *gz = p->gz;
+    *gz_len = p->gz_len;
+    return true;
 }
 
 bool rsv_page_gzip_tried(struct rsv_page *pub)
 {
     struct page_impl *p = (struct page_impl *)pub;
-    bool tried;
 
-    if (pub->len < 512)
-        return true;
-    pthread_mutex_lock(&p->mu);
-    tried = p->gz_tried;
-    pthread_mutex_unlock(&p->mu);
-    return tried;
+    return pub->len < 512 || __atomic_load_n(&p->gz_tried, __ATOMIC_ACQUIRE);
 }
 
 static struct rsv__cache *cache_new(void)
