@@ -66,6 +66,7 @@ struct rsv__flight {
     int64_t total;     /* Content-Length, -1 unknown */
     uint64_t written;  /* bytes in the temp file */
     bool done;
+    bool verified;     /* every byte is there and matches: readers may finish */
     unsigned waiting;  /* readers blocked in rsv_body_read */
     struct rsv_body *wakers; /* armed by rsv_body_read_nb, fired by wake_readers */
     int result;        /* 0: verified; else an IMX_E* code */
@@ -402,6 +403,17 @@ static void *download(void *arg)
             goto done;
         }
     } else {
+        /*
+         * Clients get their last byte once the hash matches, not after the
+         * fsync and rename of a multi-GB file, which only this store needs.
+         */
+        if (stg_blob_verify(f->w, f->rec.expected_sha256, sha) == 0) {
+            pthread_mutex_lock(&f->mu);
+            f->verified = true;
+            pthread_cond_broadcast(&f->cv);
+            wake_readers(f);
+            pthread_mutex_unlock(&f->mu);
+        }
         rc = stg_blob_commit(f->w, f->rec.expected_sha256, sha);
         f->w = NULL;
     }
@@ -617,6 +629,42 @@ out:
     return rc;
 }
 
+/*
+ * A download of `key` whose bytes are verified and being made durable
+ * (fsync, rename, record): wait until it is stored, so that a request that
+ * follows a complete download finds the file stored rather than asking the
+ * upstream again. Returns at once when there is no such download.
+ */
+static void wait_for_commit(struct rsv *r, const char *key)
+{
+    struct rsv__files *fs = r->files;
+    struct rsv__flight *f;
+    struct timespec ts;
+
+    pthread_mutex_lock(&fs->mu);
+    for (f = fs->flights; f; f = f->next) {
+        if (strcmp(f->key, key) == 0)
+            break;
+    }
+    if (f) {
+        pthread_mutex_lock(&f->mu);
+        f->refs++;
+        pthread_mutex_unlock(&f->mu);
+    }
+    pthread_mutex_unlock(&fs->mu);
+    if (!f)
+        return;
+    pthread_mutex_lock(&f->mu);
+    while (f->verified && !f->done) {
+        deadline_after(&ts, 1);
+        f->waiting++;
+        pthread_cond_timedwait(&f->cv, &f->mu, &ts);
+        f->waiting--;
+    }
+    pthread_mutex_unlock(&f->mu);
+    flight_unref(f);
+}
+
 /* rsv_open_file, or with `nb` rsv_open_stored. */
 static int open_file(struct rsv *r, const char *key, const char *filename, bool metadata,
                      bool nb, struct rsv_body **out, struct buf *why)
@@ -628,6 +676,8 @@ static int open_file(struct rsv *r, const char *key, const char *filename, bool 
     int rc;
 
     CHECK_OBJ(r, RSV_MAGIC);
+    if (!nb)
+        wait_for_commit(r, key);
     rc = stg_file_get(r->stg, key, &rec);
     if (rc) {
         if (rc != IMX_ENOTFOUND)
@@ -728,7 +778,7 @@ static int64_t body_read(struct rsv_body *b, uint64_t pos, void *dst, size_t n,
     pthread_mutex_lock(&f->mu);
     for (;;) {
         uint64_t before = f->written;
-        if (f->done && f->result == 0)
+        if (f->verified || (f->done && f->result == 0))
             limit = f->written;
         else if (f->total >= 0 && f->written < (uint64_t)f->total)
             limit = f->written;
@@ -736,6 +786,11 @@ static int64_t body_read(struct rsv_body *b, uint64_t pos, void *dst, size_t n,
             limit = f->written ? f->written - 1 : 0; /* hold the last byte back */
         if (pos < limit)
             break;
+        if (f->verified) {
+            /* Complete and checked, even if storing it then fails. */
+            pthread_mutex_unlock(&f->mu);
+            return 0;
+        }
         if (f->done) {
             int result = f->result;
             pthread_mutex_unlock(&f->mu);
@@ -877,6 +932,7 @@ int rsv_file_stored(struct rsv *r, const char *key, const char *filename)
     int rc;
 
     CHECK_OBJ(r, RSV_MAGIC);
+    wait_for_commit(r, key);
     rc = unstored_record(r, key, filename, &rec);
     if (rc == IMX_EAGAIN)
         stg_file_release(&rec);

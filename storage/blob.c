@@ -45,6 +45,8 @@ struct stg_blob_writer {
     atomic_ullong size; /* read by other threads (stg_blob_writer_size) */
     struct sha256 *hash;
     int err; /* sticky: first write error */
+    bool digested;             /* hex holds the final digest (stg_blob_verify) */
+    char hex[SHA256_HEX_LEN + 1];
 };
 
 static int errno_rc(int e)
@@ -387,6 +389,31 @@ struct sha256 *stg_blob_abort_keep_hash(struct stg_blob_writer *w)
     return h;
 }
 
+/* The digest of what was written, computed once (the hash can be finalized only once). */
+static const char *writer_digest(struct stg_blob_writer *w)
+{
+    if (!w->digested) {
+        sha256_final_hex(w->hash, w->hex);
+        w->digested = true;
+    }
+    return w->hex;
+}
+
+int stg_blob_verify(struct stg_blob_writer *w, const char *expected_sha256, char sha_out[65])
+{
+    const char *hex;
+
+    CHECK_OBJ(w, STG_BLOB_WRITER_MAGIC);
+    if (w->err != 0)
+        return w->err;
+    hex = writer_digest(w);
+    if (expected_sha256 != NULL &&
+        (strlen(expected_sha256) != SHA256_HEX_LEN || strcasecmp(expected_sha256, hex) != 0))
+        return IMX_EHASH;
+    memcpy(sha_out, hex, SHA256_HEX_LEN + 1);
+    return 0;
+}
+
 int stg_blob_commit(struct stg_blob_writer *w, const char *expected_sha256, char sha_out[65])
 {
     char hex[SHA256_HEX_LEN + 1];
@@ -401,7 +428,7 @@ int stg_blob_commit(struct stg_blob_writer *w, const char *expected_sha256, char
     rc = w->err;
     if (rc != 0)
         goto out;
-    sha256_final_hex(w->hash, hex);
+    memcpy(hex, writer_digest(w), sizeof(hex));
     if (expected_sha256 != NULL &&
         (strlen(expected_sha256) != SHA256_HEX_LEN || strcasecmp(expected_sha256, hex) != 0)) {
         rc = IMX_EHASH;

@@ -330,6 +330,14 @@ const char *stg_blob_writer_path(const struct stg_blob_writer *w);
 /* Bytes written so far. */
 uint64_t stg_blob_writer_size(const struct stg_blob_writer *w);
 /*
+ * Check the bytes before making them durable: compute the sha256 (once;
+ * stg_blob_commit reuses it) and compare it with expected_sha256 when not
+ * NULL. Returns 0 with the hex digest in sha_out, IMX_EHASH, or the sticky
+ * stg_blob_write error. The writer stays open: commit or abort it next. For
+ * callers that can release verified bytes before the fsync of a big file.
+ */
+int stg_blob_verify(struct stg_blob_writer *w, const char *expected_sha256, char sha_out[65]);
+/*
  * Finish: compute sha256; if expected_sha256 is not NULL and differs
  * (compared case-insensitively), the temp file is removed and IMX_EHASH
  * returned. Otherwise fsync, rename to blobs/ab/cd/<sha256> (an existing

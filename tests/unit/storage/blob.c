@@ -112,6 +112,40 @@ Test(blob, wrong_hash_leaves_nothing_visible)
     free(d);
 }
 
+Test(blob, verify_before_commit)
+{
+    char *d = th_tmpdir();
+    struct stg *s = th_open(d, 0, false);
+    struct stg_blob_writer *w = NULL;
+    char real[65], sha[65] = "untouched", sha2[65] = "";
+    const char *wrong = "0000000000000000000000000000000000000000000000000000000000000000";
+
+    sha256_hex("verified", 8, real);
+    /* Verified, not yet visible; commit then reuses the digest. */
+    cr_assert_eq(stg_blob_begin(s, &w), 0);
+    cr_assert_eq(stg_blob_write(w, "verified", 8), 0);
+    cr_assert_eq(stg_blob_verify(w, wrong, sha), IMX_EHASH);
+    cr_assert_str_eq(sha, "untouched");
+    cr_assert_eq(stg_blob_verify(w, real, sha), 0, "verify may be asked again");
+    cr_assert_str_eq(sha, real);
+    cr_assert_not(stg_blob_exists(s, real), "verify does not store");
+    cr_assert_eq(stg_blob_commit(w, real, sha2), 0);
+    cr_assert_str_eq(sha2, real);
+    cr_assert(stg_blob_exists(s, real));
+
+    /* A failed verification, then commit: nothing kept. */
+    sha256_hex("tampered", 8, real);
+    cr_assert_eq(stg_blob_begin(s, &w), 0);
+    cr_assert_eq(stg_blob_write(w, "tampered", 8), 0);
+    cr_assert_eq(stg_blob_verify(w, wrong, sha), IMX_EHASH);
+    cr_assert_eq(stg_blob_commit(w, wrong, sha), IMX_EHASH);
+    cr_assert_not(stg_blob_exists(s, real));
+    assert_dir_empty(d, "tmp");
+    stg_close(s);
+    th_rmrf(d);
+    free(d);
+}
+
 Test(blob, duplicate_commit_is_fine)
 {
     char *d = th_tmpdir();
