@@ -167,6 +167,18 @@ http {{
 PAUSE = float(os.environ.get("IMX_BENCH_PAUSE", "1"))
 
 
+def start_fake(procs, tmp, spec):
+    """The fake upstream serving `spec`: (pages port, files port)."""
+    spec_path = os.path.join(tmp, "spec.json")
+    with open(spec_path, "w") as fh:
+        json.dump(spec, fh)
+    fake = procs.start([sys.executable, os.path.join(ROOT, "tests", "fakes", "fake_index.py"),
+                        "--config", spec_path, "--port", "0"],
+                       stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    line = fake.stdout.readline().split()
+    return int(line[1]), int(line[3])
+
+
 def restart_rows(procs, tmp, cfg, port, rounds=5):
     """numpy right after a restart. indexmux must be stopped, its data dir
     (<tmp>/data) holding numpy's upstream page, fresh, and /simple/numpy/
@@ -229,13 +241,7 @@ def main_restart_only():
                 "raw": {"/simple/numpy/": {"file": os.path.join(SHARED, "fixtures", "pypi-html-real",
                                                                 "numpy.html"),
                                            "content_type": "text/html"}}}
-        spec_path = os.path.join(tmp, "spec.json")
-        with open(spec_path, "w") as fh:
-            json.dump(spec, fh)
-        fake = procs.start([sys.executable, os.path.join(ROOT, "tests", "fakes", "fake_index.py"),
-                            "--config", spec_path, "--port", "0"],
-                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        up_port = int(fake.stdout.readline().split()[1])
+        up_port, _ = start_fake(procs, tmp, spec)
         port = free_port()
         cfg = os.path.join(tmp, "indexmux.toml")
         with open(cfg, "w") as fh:
@@ -293,14 +299,7 @@ def main():
         }, "raw": {"/simple/numpy/": {"file": os.path.join(SHARED, "fixtures", "pypi-html-real",
                                                            "numpy.html"),
                                       "content_type": "text/html"}}}
-        spec_path = os.path.join(tmp, "spec.json")
-        with open(spec_path, "w") as fh:
-            json.dump(spec, fh)
-        fake = procs.start([sys.executable, os.path.join(ROOT, "tests", "fakes", "fake_index.py"),
-                            "--config", spec_path, "--port", "0"],
-                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        line = fake.stdout.readline().split()
-        up_port, files_port = int(line[1]), int(line[3])
+        up_port, files_port = start_fake(procs, tmp, spec)
 
         # -- indexmux --
         port = free_port()

@@ -478,6 +478,23 @@ static struct rsv__flight *flight_new(struct rsv *r, const struct stg_file *rec)
 }
 
 /* Join the flight of rec->key or start one. Returns a referenced flight. */
+/* The download of key in progress, referenced, or NULL (fs->mu held). */
+static struct rsv__flight *flight_find_ref(struct rsv__files *fs, const char *key)
+{
+    struct rsv__flight *f;
+
+    for (f = fs->flights; f; f = f->next) {
+        if (strcmp(f->key, key) == 0)
+            break;
+    }
+    if (f) {
+        pthread_mutex_lock(&f->mu);
+        f->refs++;
+        pthread_mutex_unlock(&f->mu);
+    }
+    return f;
+}
+
 static int flight_join(struct rsv *r, const struct stg_file *rec, struct rsv__flight **out,
                        struct buf *why)
 {
@@ -488,14 +505,8 @@ static int flight_join(struct rsv *r, const struct stg_file *rec, struct rsv__fl
     int rc;
 
     pthread_mutex_lock(&fs->mu);
-    for (f = fs->flights; f; f = f->next) {
-        if (strcmp(f->key, rec->key) == 0)
-            break;
-    }
+    f = flight_find_ref(fs, rec->key);
     if (f) {
-        pthread_mutex_lock(&f->mu);
-        f->refs++;
-        pthread_mutex_unlock(&f->mu);
         pthread_mutex_unlock(&fs->mu);
         rsv__count_file(r, rec->index, RSV_FILE_SHARED);
         *out = f;
@@ -642,15 +653,7 @@ static void wait_for_commit(struct rsv *r, const char *key)
     struct timespec ts;
 
     pthread_mutex_lock(&fs->mu);
-    for (f = fs->flights; f; f = f->next) {
-        if (strcmp(f->key, key) == 0)
-            break;
-    }
-    if (f) {
-        pthread_mutex_lock(&f->mu);
-        f->refs++;
-        pthread_mutex_unlock(&f->mu);
-    }
+    f = flight_find_ref(fs, key);
     pthread_mutex_unlock(&fs->mu);
     if (!f)
         return;
