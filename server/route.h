@@ -1,7 +1,11 @@
 /*
  * route.h - the simple-API routes: /<route>/simple/..., /simple/...,
  * /<view>/explain/<project>/, /files/<key>/<filename>[.metadata], /metrics.
- * Plugged into the daemon as its route hook (server.h srv_route_fn).
+ * Plugged into the daemon as its route hook (server.h srv_route_fn). With
+ * req->nonblock (an event thread) it answers only from memory or with one
+ * LMDB read: fresh rendered pages whose gzip is made (rsv_get_cached),
+ * stored files and their stored metadata (rsv_open_stored), redirects and
+ * 404s; everything else returns IMX_EAGAIN and runs again on a worker.
  */
 #ifndef IMX_ROUTE_H
 #define IMX_ROUTE_H
