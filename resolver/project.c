@@ -545,8 +545,8 @@ static int get_record(struct rsv *r, const struct config_index *ix, const char *
     return rc == IMX_ETIMEDOUT ? IMX_ETIMEDOUT : IMX_EUPSTREAM;
 }
 
-int rsv__index_page(struct rsv *r, const struct config_index *ix, const char *project,
-                    struct rsv__ipage *out, struct buf *why)
+static int index_page(struct rsv *r, const struct config_index *ix, const char *project,
+                      struct rsv__ipage *out, struct buf *why)
 {
     struct stg_page rec = {0};
     struct pcache_entry e;
@@ -608,8 +608,25 @@ out:
     return rc;
 }
 
-int rsv__index_list(struct rsv *r, const struct config_index *ix, struct simple_index *out,
-                    int64_t *fresh_until, char stamp[RSV_STAMP_SIZE], struct buf *why)
+/*
+ * Offline, nothing changes a page record while this process runs (nothing
+ * is fetched, and import needs the store's write lock, which the server
+ * holds): what was read stays fresh, so rendered pages stay in memory and are
+ * answered on the event threads. Files stored or dropped are covered by the
+ * files generation.
+ */
+int rsv__index_page(struct rsv *r, const struct config_index *ix, const char *project,
+                    struct rsv__ipage *out, struct buf *why)
+{
+    int rc = index_page(r, ix, project, out, why);
+
+    if (rc == 0 && r->offline)
+        out->fresh_until = INT64_MAX;
+    return rc;
+}
+
+static int index_list(struct rsv *r, const struct config_index *ix, struct simple_index *out,
+                      int64_t *fresh_until, char stamp[RSV_STAMP_SIZE], struct buf *why)
 {
     struct stg_page rec = {0};
     bool stale = false;
@@ -633,6 +650,16 @@ int rsv__index_list(struct rsv *r, const struct config_index *ix, struct simple_
         *fresh_until = rsv__now() + 5;
     stg_page_release(&rec);
     return rc ? IMX_ECORRUPT : 0;
+}
+
+int rsv__index_list(struct rsv *r, const struct config_index *ix, struct simple_index *out,
+                    int64_t *fresh_until, char stamp[RSV_STAMP_SIZE], struct buf *why)
+{
+    int rc = index_list(r, ix, out, fresh_until, stamp, why);
+
+    if (rc == 0 && r->offline)
+        *fresh_until = INT64_MAX; /* as rsv__index_page */
+    return rc;
 }
 
 void rsv__page_stamp(enum stg_page_state state, const char *body_sha256,

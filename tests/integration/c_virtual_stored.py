@@ -184,6 +184,13 @@ class StoredRenderings(UniverseCase):
             self.assertEqual(json.loads(body)["files"], [])
             self.assertNotEqual(h.get("ETag"), old["torch-json"][0])
             self.assertEqual(rendered(imx)["loaded"], 0)
+            # Offline nothing can change a page record: the rendering stays
+            # fresh in memory (no re-check, nothing reused or rendered again).
+            before = rendered(imx)
+            for _ in range(3):
+                h2, body2 = get(imx, TORCH, JSON_ACCEPT)
+                self.assertEqual((h2.get("ETag"), body2), (h.get("ETag"), body))
+            self.assertEqual(rendered(imx), before)
 
     def test_d_a_file_stored_before_the_restart_changes_the_page_after_it(self):
         d = self.data_dir()
