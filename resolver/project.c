@@ -685,7 +685,7 @@ bool rsv__input_fresh(struct rsv *r, const struct config_index *ix, const char *
         /* As rsv__index_page / rsv__index_list answer it: absent, for a minute. */
         if (strcmp(stamp, "absent") != 0)
             return false;
-        *fresh_until = now + 60;
+        *fresh_until = INT64_MAX; /* offline: see rsv__index_page */
         return true;
     }
     if (rc != 0)
@@ -697,8 +697,9 @@ bool rsv__input_fresh(struct rsv *r, const struct config_index *ix, const char *
     rsv__page_stamp(h.state, h.body_sha256, have);
     if (strcmp(have, stamp) != 0)
         return false;
-    *fresh_until = h.fetched_at + (h.state == STG_PAGE_ABSENT ? (int64_t)ix->negative_ttl
-                                   : project[0]               ? (int64_t)ix->ttl
-                                                              : list_ttl(ix));
+    *fresh_until = r->offline ? INT64_MAX /* see rsv__index_page */
+                   : h.fetched_at + (h.state == STG_PAGE_ABSENT ? (int64_t)ix->negative_ttl
+                                     : project[0]               ? (int64_t)ix->ttl
+                                                                : list_ttl(ix));
     return true;
 }

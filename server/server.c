@@ -563,6 +563,7 @@ enum srv__sleep srv__waker_sleep(struct srv_waker *w)
             w->next->prev = w;
         srv->sleeping = w;
         r = SRV__SLEEPING;
+        srv_stats_sleep(srv->opts.stats);
     }
     pthread_mutex_unlock(&srv->wake_mu);
     return r;
@@ -769,6 +770,7 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *mhd, const ch
     if (resp)
         return queue(srv, c, resp);
     /* It may block: a worker answers it while the connection sleeps. */
+    srv_stats_worker(srv->opts.stats);
     MHD_suspend_connection(mhd);
     if (!pool_submit(srv, c)) {
         c->pending = srv_response_error(503, "the server is shutting down or out of threads");

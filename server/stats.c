@@ -40,6 +40,8 @@ struct srv_stats {
     struct view_slot views[SRV_STATS_MAX_VIEWS + 2]; /* + "-" and "other" */
     uint64_t bytes_served;
     uint64_t page_cache[RSV_PAGE__N]; /* per page/list request */
+    uint64_t worker_requests; /* handed from an event thread to a worker */
+    uint64_t reader_sleeps;   /* streamed bodies that waited for a download */
 };
 
 int srv_stats_new(struct srv_stats **out)
@@ -105,6 +107,18 @@ void srv_stats_bytes(struct srv_stats *st, uint64_t bytes)
 {
     if (st)
         __atomic_add_fetch(&st->bytes_served, bytes, __ATOMIC_RELAXED);
+}
+
+void srv_stats_worker(struct srv_stats *st)
+{
+    if (st)
+        __atomic_add_fetch(&st->worker_requests, 1, __ATOMIC_RELAXED);
+}
+
+void srv_stats_sleep(struct srv_stats *st)
+{
+    if (st)
+        __atomic_add_fetch(&st->reader_sleeps, 1, __ATOMIC_RELAXED);
 }
 
 void srv_stats_request(struct srv_stats *st, const char *view, enum srv_kind kind,
@@ -234,6 +248,15 @@ static void render_http(const struct srv_stats *st, struct buf *out)
     for (size_t i = 0; i < RSV_PAGE__N; i++)
         sample2(out, "indexmux_page_cache_total", "outcome", rsv_page_outcome_names[i], NULL,
                 NULL, load(&st->page_cache[i]));
+    family(out, "indexmux_worker_requests_total", "counter",
+           "Requests an event thread handed to a worker thread because answering "
+           "them may block (upstream fetches, first downloads, stale pages).");
+    sample2(out, "indexmux_worker_requests_total", NULL, NULL, NULL, NULL,
+            load(&st->worker_requests));
+    family(out, "indexmux_reader_sleeps_total", "counter",
+           "Times a client's connection slept until a download in progress had more bytes.");
+    sample2(out, "indexmux_reader_sleeps_total", NULL, NULL, NULL, NULL,
+            load(&st->reader_sleeps));
 }
 
 static void render_histogram(struct buf *out, const struct rsv_metrics_index *ix)

@@ -66,6 +66,10 @@ void srv_stats_request(struct srv_stats *st, const char *view, enum srv_kind kin
                        unsigned status, const char *cache);
 /* Count body bytes sent (st may be NULL). */
 void srv_stats_bytes(struct srv_stats *st, uint64_t bytes);
+/* A request handed to a worker thread (st may be NULL). */
+void srv_stats_worker(struct srv_stats *st);
+/* A streamed body's connection put to sleep until the download moves (st may be NULL). */
+void srv_stats_sleep(struct srv_stats *st);
 
 /*
  * Hit ratio for the landing page: (page + file cache hits) / (page + file

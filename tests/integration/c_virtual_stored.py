@@ -186,14 +186,34 @@ class StoredRenderings(UniverseCase):
             self.assertEqual(rendered(imx)["loaded"], 0)
             # Offline nothing can change a page record: the rendering stays
             # fresh in memory (no re-check, nothing reused or rendered again).
-            # ("written" is left out: the writer thread stores the first
-            # rendering in the background, at any moment.)
-            work = ("loaded", "reused", "rendered")
-            before = {o: rendered(imx)[o] for o in work}
+
+        # Offline nothing can change a page record: a rendering stays fresh in
+        # memory however old its inputs (ttl 1 s here), whether it was
+        # rendered (default view: never stored) or loaded from LMDB (TORCH),
+        # so later requests neither merge (indexmux_index_page_cache_total
+        # counts every input a merge asks for) nor load again: they are
+        # answered on the event threads, no worker involved.
+        other = "/default/simple/torch/"
+        with Indexmux(self.u.config(ttl=1), data_dir=d, extra_args=["--offline"]) as imx:
+            h, body = get(imx, TORCH, JSON_ACCEPT)
+            ho, bo = get(imx, other, JSON_ACCEPT)
+            merged = value(scrape(imx)[0], "indexmux_index_page_cache_total")
+            loaded = rendered(imx)["loaded"]
+            workers = value(scrape(imx)[0], "indexmux_worker_requests_total")
+            self.assertGreater(merged, 0)
+            self.assertEqual(loaded, 1)
+            time.sleep(2)
             for _ in range(3):
                 h2, body2 = get(imx, TORCH, JSON_ACCEPT)
                 self.assertEqual((h2.get("ETag"), body2), (h.get("ETag"), body))
-            self.assertEqual({o: rendered(imx)[o] for o in work}, before)
+                h2, body2 = get(imx, other, JSON_ACCEPT)
+                self.assertEqual((h2.get("ETag"), body2), (ho.get("ETag"), bo))
+            self.assertEqual(value(scrape(imx)[0], "indexmux_index_page_cache_total"), merged)
+            self.assertEqual(rendered(imx)["loaded"], loaded)
+            # only the scrapes themselves (/metrics) ran on workers: 3 since
+            # the one that read `workers` (a request is counted before it runs)
+            self.assertEqual(value(scrape(imx)[0], "indexmux_worker_requests_total"),
+                             workers + 3)
 
     def test_d_a_file_stored_before_the_restart_changes_the_page_after_it(self):
         d = self.data_dir()
