@@ -415,7 +415,6 @@ static char *esc_to(char *w, const char *s, size_t len)
     }
 }
 
-#define PUT_LIT(w, lit) (memcpy((w), (lit), sizeof(lit) - 1), (w) += sizeof(lit) - 1)
 
 /* A file's strings and their lengths, measured once. */
 struct file_text {
@@ -472,7 +471,7 @@ static size_t file_measure(const struct simple_file *f, struct file_text *t)
 /* Write the anchor of f (measured into t); returns the cursor after it. */
 static char *file_write(char *w, const struct simple_file *f, const struct file_text *t)
 {
-    PUT_LIT(w, "    <a href=\"");
+    SIMPLE__PUT_LIT(w, "    <a href=\"");
     w = esc_to(w, t->url, t->url_n);
     if (t->hname) {
         *w++ = '#';
@@ -482,13 +481,13 @@ static char *file_write(char *w, const struct simple_file *f, const struct file_
     }
     *w++ = '"';
     if (t->rp) {
-        PUT_LIT(w, " data-requires-python=\"");
+        SIMPLE__PUT_LIT(w, " data-requires-python=\"");
         w = esc_to(w, t->rp, t->rp_n);
         *w++ = '"';
     }
     /* never a bare data-yanked: pip reads it as "not yanked" */
     if (t->yanked) {
-        PUT_LIT(w, " data-yanked=\"");
+        SIMPLE__PUT_LIT(w, " data-yanked=\"");
         w = esc_to(w, t->yanked, t->yanked_n);
         *w++ = '"';
     }
@@ -505,37 +504,29 @@ static char *file_write(char *w, const struct simple_file *f, const struct file_
                 *w++ = '=';
                 w = esc_to(w, t->mvalue, t->mvalue_n);
             } else {
-                PUT_LIT(w, "true");
+                SIMPLE__PUT_LIT(w, "true");
             }
             *w++ = '"';
         }
     }
     if (t->upload) {
-        PUT_LIT(w, " data-upload-time=\"");
+        SIMPLE__PUT_LIT(w, " data-upload-time=\"");
         w = esc_to(w, t->upload, t->upload_n);
         *w++ = '"';
     }
     if (f->size >= 0) {
-        char num[24];
-        size_t k = sizeof(num);
-        uint64_t v = (uint64_t)f->size;
-        do {
-            num[--k] = (char)('0' + v % 10);
-            v /= 10;
-        } while (v);
-        PUT_LIT(w, " data-size=\"");
-        memcpy(w, num + k, sizeof(num) - k);
-        w += sizeof(num) - k;
+        SIMPLE__PUT_LIT(w, " data-size=\"");
+        w = simple__put_u64(w, (uint64_t)f->size);
         *w++ = '"';
     }
     if (t->prov) {
-        PUT_LIT(w, " data-provenance=\"");
+        SIMPLE__PUT_LIT(w, " data-provenance=\"");
         w = esc_to(w, t->prov, t->prov_n);
         *w++ = '"';
     }
     *w++ = '>';
     w = esc_to(w, t->fn, t->fn_n);
-    PUT_LIT(w, "</a><br/>\n");
+    SIMPLE__PUT_LIT(w, "</a><br/>\n");
     return w;
 }
 

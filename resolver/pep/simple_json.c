@@ -399,7 +399,6 @@ static char *jstr_to(char *w, const char *s, size_t n)
     return w;
 }
 
-#define PUT_LIT(w, lit) (memcpy((w), (lit), sizeof(lit) - 1), (w) += sizeof(lit) - 1)
 
 /*
  * Write what `write` makes of ctx, at most `most` bytes, into b: in place
@@ -497,50 +496,42 @@ static char *write_file(char *w, const void *ctx)
     const struct jfile *t = ctx;
     const struct simple_file *f = t->f;
 
-    PUT_LIT(w, "{\"filename\":");
+    SIMPLE__PUT_LIT(w, "{\"filename\":");
     w = jstr_to(w, t->fn, t->fn_n);
-    PUT_LIT(w, ",\"url\":");
+    SIMPLE__PUT_LIT(w, ",\"url\":");
     w = jstr_to(w, t->url, t->url_n);
-    PUT_LIT(w, ",\"hashes\":");
+    SIMPLE__PUT_LIT(w, ",\"hashes\":");
     w = hashes_to(w, &f->hashes);
     if (f->requires_python) {
-        PUT_LIT(w, ",\"requires-python\":");
+        SIMPLE__PUT_LIT(w, ",\"requires-python\":");
         w = jstr_to(w, f->requires_python, t->rp_n);
     }
     if (f->yanked != SIMPLE_YANKED) {
-        PUT_LIT(w, ",\"yanked\":false");
+        SIMPLE__PUT_LIT(w, ",\"yanked\":false");
     } else if (t->yanked) {
-        PUT_LIT(w, ",\"yanked\":");
+        SIMPLE__PUT_LIT(w, ",\"yanked\":");
         w = jstr_to(w, t->yanked, t->yanked_n);
     } else {
-        PUT_LIT(w, ",\"yanked\":true");
+        SIMPLE__PUT_LIT(w, ",\"yanked\":true");
     }
     /* PEP 714: core-metadata only; dist-info-metadata crashes pip 22.3-23.1 */
     if (f->core_metadata) {
-        PUT_LIT(w, ",\"core-metadata\":");
+        SIMPLE__PUT_LIT(w, ",\"core-metadata\":");
         if (f->core_metadata_hashes.n > 0)
             w = hashes_to(w, &f->core_metadata_hashes);
         else
-            PUT_LIT(w, "true");
+            SIMPLE__PUT_LIT(w, "true");
     }
     if (f->size >= 0) {
-        char num[24];
-        size_t k = sizeof(num);
-        uint64_t v = (uint64_t)f->size;
-        do {
-            num[--k] = (char)('0' + v % 10);
-            v /= 10;
-        } while (v);
-        PUT_LIT(w, ",\"size\":");
-        memcpy(w, num + k, sizeof(num) - k);
-        w += sizeof(num) - k;
+        SIMPLE__PUT_LIT(w, ",\"size\":");
+        w = simple__put_u64(w, (uint64_t)f->size);
     }
     if (f->upload_time) {
-        PUT_LIT(w, ",\"upload-time\":");
+        SIMPLE__PUT_LIT(w, ",\"upload-time\":");
         w = jstr_to(w, f->upload_time, t->upload_n);
     }
     if (f->provenance) {
-        PUT_LIT(w, ",\"provenance\":");
+        SIMPLE__PUT_LIT(w, ",\"provenance\":");
         w = jstr_to(w, f->provenance, t->prov_n);
     }
     *w++ = '}';
