@@ -154,11 +154,11 @@ void srv_request_add_bytes(const struct srv_request *req, uint64_t n);
 uint16_t srv_port(const struct srv *srv);
 
 /*
- * Stop accepting, close idle connections and wait for every in-flight
- * request thread to finish, then free. A handler blocked in an upstream
- * fetch or a reader waiting for a download delays this until it returns:
- * those must have timeouts (or be cancelled by the resolver first).
- * NULL-safe.
+ * Stop: cut the responses still waiting for a download (their readers
+ * sleep; they are woken and aborted), let every worker finish the request it
+ * runs (a handler blocked in an upstream fetch delays this until it returns:
+ * those have timeouts), answer requests still queued for a worker with 503,
+ * then stop accepting, close the connections and free. NULL-safe.
  */
 void srv_free(struct srv *srv);
 
