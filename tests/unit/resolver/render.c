@@ -37,6 +37,8 @@
 #include "upstream.h"
 #include "xalloc.h"
 
+#include "pep/simple_testutil.h"
+
 static const char *const INDEXES[] = {"pypi", "mirror", "cpu", "cu121", "rocm"};
 static const char *const PROJECTS[] = {"numpy", "sympy", "attrs",  "torch",
                                        "torchvision", "yanked", "argset", "qypi"};
@@ -79,31 +81,10 @@ struct env {
     char meta_blob[65]; /* a stored METADATA */
 };
 
-static char *slurp(const char *rel, size_t *len)
-{
-    const char *shared = getenv("IMX_SHARED_DIR");
-    char *path = xasprintf("%s/fixtures/%s", shared ? shared : "../shared", rel);
-    FILE *f = fopen(path, "rb");
-    char *p;
-    long n;
-
-    cr_assert_not_null(f, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    p = xmalloc((size_t)n + 1);
-    cr_assert_eq(fread(p, 1, (size_t)n, f), (size_t)n);
-    p[n] = '\0';
-    fclose(f);
-    free(path);
-    *len = (size_t)n;
-    return p;
-}
-
 static void load(const char *rel, const char *page_url, struct simple_project *p)
 {
     size_t len;
-    char *body = slurp(rel, &len);
+    char *body = fx_load(rel, &len);
     size_t n = strlen(rel);
     int rc = n > 5 && strcmp(rel + n - 5, ".json") == 0 ? simple_parse_json(body, len, 100000, p)
                                                         : simple_parse_html(body, len, 100000, p);

@@ -16,24 +16,8 @@
 #include "err.h"
 #include "simple.h"
 #include "simple_int.h"
+#include "simple_testutil.h"
 #include "xalloc.h"
-
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    char *p;
-    long n;
-
-    cr_assert_not_null(f, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    p = xmalloc((size_t)n + 1);
-    cr_assert_eq(fread(p, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *len = (size_t)n;
-    return p;
-}
 
 /* ---- the reference HTML renderer ---- */
 
@@ -235,7 +219,7 @@ static void walk(const char *dir, size_t *count)
         } else if ((n > 5 && strcmp(e->d_name + n - 5, ".html") == 0) ||
                    (n > 5 && strcmp(e->d_name + n - 5, ".json") == 0)) {
             size_t len;
-            char *body = slurp(path, &len);
+            char *body = fx_load_path(path, &len);
             struct simple_project p;
             int rc;
             simple_project_init(&p);

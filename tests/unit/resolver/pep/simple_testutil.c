@@ -64,17 +64,12 @@ const char *const fx_json_pages[] = {
 };
 const size_t fx_json_npages = ARRAY_SIZE(fx_json_pages);
 
-char *fx_load(const char *rel, size_t *len)
+char *fx_load_path(const char *path, size_t *len)
 {
-    const char *dir = getenv("IMX_SHARED_DIR");
-    char *path;
-    FILE *f;
+    FILE *f = fopen(path, "rb");
     char *data;
     long n;
 
-    cr_assert_not_null(dir, "IMX_SHARED_DIR is not set (run through ctest)");
-    path = xasprintf("%s/fixtures/%s", dir, rel);
-    f = fopen(path, "rb");
     cr_assert_not_null(f, "cannot open '%s'", path);
     cr_assert_eq(fseek(f, 0, SEEK_END), 0);
     n = ftell(f);
@@ -84,8 +79,20 @@ char *fx_load(const char *rel, size_t *len)
     cr_assert_eq(fread(data, 1, (size_t)n, f), (size_t)n);
     data[n] = '\0';
     fclose(f);
-    free(path);
     *len = (size_t)n;
+    return data;
+}
+
+char *fx_load(const char *rel, size_t *len)
+{
+    const char *dir = getenv("IMX_SHARED_DIR");
+    char *path;
+    char *data;
+
+    cr_assert_not_null(dir, "IMX_SHARED_DIR is not set (run through ctest)");
+    path = xasprintf("%s/fixtures/%s", dir, rel);
+    data = fx_load_path(path, len);
+    free(path);
     return data;
 }
 

@@ -14,6 +14,8 @@ extern const size_t fx_json_npages;
 
 /* The bytes of a fixture (NUL-terminated; caller frees); fails the test when missing. */
 char *fx_load(const char *rel, size_t *len /* OUT */);
+/* The same for any file path. */
+char *fx_load_path(const char *path, size_t *len /* OUT */);
 /* Occurrences of `needle` in the text. */
 size_t fx_count(const char *hay, const char *needle);
 void fx_parse_html(const char *rel, struct simple_project *p /* OUT */);
