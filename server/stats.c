@@ -210,6 +210,14 @@ static void sample2(struct buf *out, const char *name, const char *k1, const cha
     buf_printf(out, " %llu\n", (unsigned long long)value);
 }
 
+/* A family with one unlabelled sample. */
+static void scalar(struct buf *out, const char *name, const char *type, const char *help,
+                   uint64_t value)
+{
+    family(out, name, type, help);
+    sample2(out, name, NULL, NULL, NULL, NULL, value);
+}
+
 static void render_http(const struct srv_stats *st, struct buf *out)
 {
     size_t n = __atomic_load_n(&st->nviews, __ATOMIC_ACQUIRE);
@@ -239,24 +247,22 @@ static void render_http(const struct srv_stats *st, struct buf *out)
             }
         }
     }
-    family(out, "indexmux_served_bytes_total", "counter",
-           "Response body bytes sent to clients.");
-    sample2(out, "indexmux_served_bytes_total", NULL, NULL, NULL, NULL, load(&st->bytes_served));
+    scalar(out, "indexmux_served_bytes_total", "counter",
+           "Response body bytes sent to clients.",
+           load(&st->bytes_served));
     family(out, "indexmux_page_cache_total", "counter",
            "Page and project-list requests by cache outcome (hit includes rendered-page "
            "cache hits; the worst outcome of the upstream pages involved otherwise).");
     for (size_t i = 0; i < RSV_PAGE__N; i++)
         sample2(out, "indexmux_page_cache_total", "outcome", rsv_page_outcome_names[i], NULL,
                 NULL, load(&st->page_cache[i]));
-    family(out, "indexmux_worker_requests_total", "counter",
+    scalar(out, "indexmux_worker_requests_total", "counter",
            "Requests an event thread handed to a worker thread because answering "
-           "them may block (upstream fetches, first downloads, stale pages).");
-    sample2(out, "indexmux_worker_requests_total", NULL, NULL, NULL, NULL,
-            load(&st->worker_requests));
-    family(out, "indexmux_reader_sleeps_total", "counter",
-           "Times a client's connection slept until a download in progress had more bytes.");
-    sample2(out, "indexmux_reader_sleeps_total", NULL, NULL, NULL, NULL,
-            load(&st->reader_sleeps));
+           "them may block (upstream fetches, first downloads, stale pages).",
+           load(&st->worker_requests));
+    scalar(out, "indexmux_reader_sleeps_total", "counter",
+           "Times a client's connection slept until a download in progress had more bytes.",
+           load(&st->reader_sleeps));
 }
 
 static void render_histogram(struct buf *out, const struct rsv_metrics_index *ix)
@@ -330,26 +336,24 @@ static void render_resolver(const struct rsv_metrics *m, struct buf *out)
     for (size_t o = 0; o < RSV_RENDERED__N; o++)
         sample2(out, "indexmux_rendered_pages_total", "outcome", rsv_rendered_outcome_names[o],
                 NULL, NULL, load(&m->rendered[o]));
-    family(out, "indexmux_transfers_in_flight", "gauge", "File downloads in progress.");
-    sample2(out, "indexmux_transfers_in_flight", NULL, NULL, NULL, NULL, load(&m->transfers));
-    family(out, "indexmux_transfer_clients", "gauge",
-           "Client responses streaming from downloads in progress.");
-    sample2(out, "indexmux_transfer_clients", NULL, NULL, NULL, NULL,
-            load(&m->transfer_clients));
-    family(out, "indexmux_hash_mismatches_total", "counter",
-           "Downloads (files or metadata) whose sha256 did not match their page.");
-    sample2(out, "indexmux_hash_mismatches_total", NULL, NULL, NULL, NULL,
-            load(&m->hash_mismatches));
-    family(out, "indexmux_hash_conflicts_total", "counter",
-           "Same filename with different sha256 from two indexes of a view.");
-    sample2(out, "indexmux_hash_conflicts_total", NULL, NULL, NULL, NULL,
-            load(&m->hash_conflicts));
-    family(out, "indexmux_store_evictions_total", "counter",
-           "Blobs evicted to keep the store under max-cache-size.");
-    sample2(out, "indexmux_store_evictions_total", NULL, NULL, NULL, NULL, load(&m->evictions));
-    family(out, "indexmux_store_evicted_bytes_total", "counter", "Bytes of the evicted blobs.");
-    sample2(out, "indexmux_store_evicted_bytes_total", NULL, NULL, NULL, NULL,
-            load(&m->evicted_bytes));
+    scalar(out, "indexmux_transfers_in_flight", "gauge",
+           "File downloads in progress.",
+           load(&m->transfers));
+    scalar(out, "indexmux_transfer_clients", "gauge",
+           "Client responses streaming from downloads in progress.",
+           load(&m->transfer_clients));
+    scalar(out, "indexmux_hash_mismatches_total", "counter",
+           "Downloads (files or metadata) whose sha256 did not match their page.",
+           load(&m->hash_mismatches));
+    scalar(out, "indexmux_hash_conflicts_total", "counter",
+           "Same filename with different sha256 from two indexes of a view.",
+           load(&m->hash_conflicts));
+    scalar(out, "indexmux_store_evictions_total", "counter",
+           "Blobs evicted to keep the store under max-cache-size.",
+           load(&m->evictions));
+    scalar(out, "indexmux_store_evicted_bytes_total", "counter",
+           "Bytes of the evicted blobs.",
+           load(&m->evicted_bytes));
 }
 
 void srv_stats_render(const struct srv_stats *st, const struct rsv_metrics *m,
@@ -360,9 +364,11 @@ void srv_stats_render(const struct srv_stats *st, const struct rsv_metrics *m,
     if (m)
         render_resolver(m, out);
     if (store) {
-        family(out, "indexmux_store_bytes", "gauge", "Bytes of package files in the store.");
-        sample2(out, "indexmux_store_bytes", NULL, NULL, NULL, NULL, store->bytes);
-        family(out, "indexmux_store_blobs", "gauge", "Package files in the store.");
-        sample2(out, "indexmux_store_blobs", NULL, NULL, NULL, NULL, store->blobs);
+        scalar(out, "indexmux_store_bytes", "gauge",
+               "Bytes of package files in the store.",
+               store->bytes);
+        scalar(out, "indexmux_store_blobs", "gauge",
+               "Package files in the store.",
+               store->blobs);
     }
 }
