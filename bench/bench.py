@@ -179,6 +179,17 @@ def start_fake(procs, tmp, spec):
     return int(line[1]), int(line[3])
 
 
+def write_config(tmp, port, up_port, server_extra=""):
+    """indexmux's config for the bench: view default over the fake as pypi."""
+    cfg = os.path.join(tmp, "indexmux.toml")
+    with open(cfg, "w") as fh:
+        fh.write('[server]\nlisten = "127.0.0.1:%d"\ndata-dir = "%s"\n%slog-level = "warn"\n\n'
+                 '[[index]]\nname = "pypi"\nurl = "http://127.0.0.1:%d/simple/"\nttl = 3600\n\n'
+                 '[virtual.default]\nindexes = ["pypi"]\n'
+                 % (port, os.path.join(tmp, "data"), server_extra, up_port))
+    return cfg
+
+
 def restart_rows(procs, tmp, cfg, port, rounds=5):
     """numpy right after a restart. indexmux must be stopped, its data dir
     (<tmp>/data) holding numpy's upstream page, fresh, and /simple/numpy/
@@ -243,11 +254,7 @@ def main_restart_only():
                                            "content_type": "text/html"}}}
         up_port, _ = start_fake(procs, tmp, spec)
         port = free_port()
-        cfg = os.path.join(tmp, "indexmux.toml")
-        with open(cfg, "w") as fh:
-            fh.write('[server]\nlisten = "127.0.0.1:%d"\ndata-dir = "%s"\nlog-level = "warn"\n\n'
-                     '[[index]]\nname = "pypi"\nurl = "http://127.0.0.1:%d/simple/"\nttl = 3600\n\n'
-                     '[virtual.default]\nindexes = ["pypi"]\n' % (port, os.path.join(tmp, "data"), up_port))
+        cfg = write_config(tmp, port, up_port)
         imx = procs.start([BIN, "serve", "--config", cfg], stderr=open(os.path.join(tmp, "imx.log"), "w"))
         wait_http(port, "/healthz")
         st, _, _ = get(port, "/simple/numpy/", {"Accept": PIP_ACCEPT})
@@ -303,12 +310,7 @@ def main():
 
         # -- indexmux --
         port = free_port()
-        cfg = os.path.join(tmp, "indexmux.toml")
-        with open(cfg, "w") as fh:
-            fh.write('[server]\nlisten = "127.0.0.1:%d"\ndata-dir = "%s"\nmax-connections = 8192\n'
-                     'log-level = "warn"\n\n[[index]]\nname = "pypi"\nurl = "http://127.0.0.1:%d/simple/"\n'
-                     'ttl = 3600\n\n[virtual.default]\nindexes = ["pypi"]\n'
-                     % (port, os.path.join(tmp, "data"), up_port))
+        cfg = write_config(tmp, port, up_port, "max-connections = 8192\n")
         imx = procs.start([BIN, "serve", "--config", cfg], stderr=open(os.path.join(tmp, "imx.log"), "w"))
         wait_http(port, "/healthz")
 
