@@ -25,12 +25,18 @@ struct member {
     int q;              /* 0..1000 */
 };
 
-/* RFC 9110 tchar. */
+/* RFC 9110 tchar (a switch: this runs for every byte of every Accept header). */
 static bool is_tchar(char c)
 {
     if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
         return true;
-    return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+    switch (c) {
+    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
+    case '-': case '.': case '^': case '_': case '`': case '|': case '~':
+        return true;
+    default:
+        return false;
+    }
 }
 
 static struct str cur_token(struct str_cursor *c)
@@ -201,46 +207,51 @@ struct accept_ctx {
     struct offer_score score[3];
 };
 
-static bool media_is(const struct member *m, const char *type, const char *subtype)
-{
-    return str_eq_nocase(m->type, str_from(type)) && str_eq_nocase(m->subtype, str_from(subtype));
-}
+/* What one media range can match: classified once, then looked up per offer. */
+enum range_class { RC_OTHER = 0, RC_ANY, RC_APP_ANY, RC_TEXT_ANY, RC_JSON, RC_V1_HTML, RC_TEXT_HTML };
 
-static enum spec match_offer(const struct member *m, enum negotiate_type t)
-{
-    bool star_type = str_eq_cstr(m->type, "*");
-    bool star_sub = str_eq_cstr(m->subtype, "*");
+static const enum spec class_spec[][3] = {
+    [RC_OTHER] = {SPEC_NONE, SPEC_NONE, SPEC_NONE},
+    [RC_ANY] = {SPEC_ANY, SPEC_ANY, SPEC_ANY},
+    [RC_APP_ANY] = {[NEG_JSON] = SPEC_TYPE, [NEG_V1_HTML] = SPEC_TYPE, [NEG_TEXT_HTML] = SPEC_NONE},
+    [RC_TEXT_ANY] = {[NEG_JSON] = SPEC_NONE, [NEG_V1_HTML] = SPEC_NONE, [NEG_TEXT_HTML] = SPEC_TYPE},
+    [RC_JSON] = {[NEG_JSON] = SPEC_EXACT},
+    [RC_V1_HTML] = {[NEG_V1_HTML] = SPEC_EXACT},
+    [RC_TEXT_HTML] = {[NEG_TEXT_HTML] = SPEC_EXACT},
+};
 
-    if (star_type && star_sub)
-        return SPEC_ANY;
-    switch (t) {
-    case NEG_JSON:
-        if (media_is(m, "application", "vnd.pypi.simple.v1+json") ||
-            media_is(m, "application", "vnd.pypi.simple.latest+json"))
-            return SPEC_EXACT;
-        break;
-    case NEG_V1_HTML:
-        if (media_is(m, "application", "vnd.pypi.simple.v1+html") ||
-            media_is(m, "application", "vnd.pypi.simple.latest+html"))
-            return SPEC_EXACT;
-        break;
-    case NEG_TEXT_HTML:
-        if (media_is(m, "text", "html"))
-            return SPEC_EXACT;
-        break;
+static enum range_class classify(const struct member *m)
+{
+    struct str sub = m->subtype;
+
+    if (str_eq_cstr(m->type, "*"))
+        return str_eq_cstr(sub, "*") ? RC_ANY : RC_OTHER; /* STAR/x never parses */
+    if (str_eq_nocase(m->type, STR_LIT("text"))) {
+        if (str_eq_cstr(sub, "*"))
+            return RC_TEXT_ANY;
+        return str_eq_nocase(sub, STR_LIT("html")) ? RC_TEXT_HTML : RC_OTHER;
     }
-    if (star_sub && str_eq_nocase(m->type, str_from(t == NEG_TEXT_HTML ? "text" : "application")))
-        return SPEC_TYPE;
-    return SPEC_NONE;
+    if (!str_eq_nocase(m->type, STR_LIT("application")))
+        return RC_OTHER;
+    if (str_eq_cstr(sub, "*"))
+        return RC_APP_ANY;
+    if (str_eq_nocase(sub, STR_LIT("vnd.pypi.simple.v1+json")) ||
+        str_eq_nocase(sub, STR_LIT("vnd.pypi.simple.latest+json")))
+        return RC_JSON;
+    if (str_eq_nocase(sub, STR_LIT("vnd.pypi.simple.v1+html")) ||
+        str_eq_nocase(sub, STR_LIT("vnd.pypi.simple.latest+html")))
+        return RC_V1_HTML;
+    return RC_OTHER;
 }
 
 static void accept_member(const struct member *m, void *vctx)
 {
     struct accept_ctx *ctx = vctx;
+    const enum spec *specs = class_spec[classify(m)];
 
     for (int t = 0; t < 3; t++) {
         struct offer_score *s = &ctx->score[t];
-        enum spec sp = match_offer(m, (enum negotiate_type)t);
+        enum spec sp = specs[t];
 
         if (sp == SPEC_NONE || sp < s->spec)
             continue;
