@@ -7,7 +7,7 @@ then measures with wrk and curl and prints one table of ratios. Results are
 also written to bench/results.md (copied into docs/benchmarks.md by hand after
 a run). Nothing here reaches beyond 127.0.0.1.
 
-Usage: bench.py [--quick] [--big-mib N] [--restart-only]
+Usage: bench.py [--quick] [--big-mib N] [--pages-only | --restart-only | --hold]
 """
 
 import argparse
@@ -280,6 +280,9 @@ def main():
                     help="only the page rows (req/s vs nginx), then stop")
     ap.add_argument("--restart-only", action="store_true",
                     help="only the numpy-after-restart rows (no nginx or wrk needed)")
+    ap.add_argument("--hold", action="store_true",
+                    help="set up (pages rendered, big file cached, nginx serving the same "
+                         "bytes), print the URLs, then wait until interrupted: for profiling")
     args = ap.parse_args()
     if args.restart_only:
         return main_restart_only()
@@ -363,6 +366,20 @@ def main():
 
         base = "http://127.0.0.1:%d" % port
         nbase = "http://127.0.0.1:%d" % ngx_port
+        if args.hold:
+            shutil.copy(big, os.path.join(root, "big.whl"))
+            curl_time(base + big_path)  # stores it
+            print(json.dumps({"indexmux": base, "indexmux_pid": imx.pid, "nginx": nbase,
+                              "upstream": "http://127.0.0.1:%d" % up_port,
+                              "pages": {n: p for n, (p, _, _) in pages.items()},
+                              "big_cached": base + big_path, "big_nginx": nbase + "/big.whl",
+                              "json_accept": PIP_ACCEPT}, indent=1), flush=True)
+            signal.signal(signal.SIGTERM, signal.default_int_handler)
+            try:
+                signal.pause()
+            except KeyboardInterrupt:
+                pass
+            return 0
         ratio_row("small page HTML", base + "/simple/demo-pkg/", nbase + "/demo.html")
         ratio_row("small page JSON", base + "/simple/demo-pkg/", nbase + "/demo.json",
                   ["Accept: " + PIP_ACCEPT])
