@@ -46,6 +46,7 @@ struct page_impl {
     bool gz_tried;  /* atomic, set (release) once gz/gz_len are final */
     char *gz;       /* gzip of body, made on first use (rsv_page_gzip) */
     size_t gz_len;
+    struct rsv_page_ext *ext[RSV_PAGE_EXT_SLOTS]; /* atomic, set once each (rsv_page_ext_set) */
 };
 
 struct cache_entry {
@@ -94,10 +95,37 @@ void rsv_page_unref(struct rsv_page *pub)
     last = __atomic_sub_fetch(&p->refs, 1, __ATOMIC_ACQ_REL) == 0;
     if (!last)
         return;
+    for (size_t i = 0; i < RSV_PAGE_EXT_SLOTS; i++) {
+        struct rsv_page_ext *e = __atomic_load_n(&p->ext[i], __ATOMIC_ACQUIRE);
+        if (e)
+            e->free_fn(e);
+    }
     pthread_mutex_destroy(&p->mu);
     free(p->body);
     free(p->gz);
     free(p);
+}
+
+struct rsv_page_ext *rsv_page_ext_get(struct rsv_page *pub, unsigned slot)
+{
+    struct page_impl *p = (struct page_impl *)pub;
+
+    assert(slot < RSV_PAGE_EXT_SLOTS);
+    return __atomic_load_n(&p->ext[slot], __ATOMIC_ACQUIRE);
+}
+
+struct rsv_page_ext *rsv_page_ext_set(struct rsv_page *pub, unsigned slot,
+                                      struct rsv_page_ext *e)
+{
+    struct page_impl *p = (struct page_impl *)pub;
+    struct rsv_page_ext *have = NULL;
+
+    assert(slot < RSV_PAGE_EXT_SLOTS && e != NULL && e->free_fn != NULL);
+    if (__atomic_compare_exchange_n(&p->ext[slot], &have, e, false, __ATOMIC_ACQ_REL,
+                                    __ATOMIC_ACQUIRE))
+        return e;
+    e->free_fn(e); /* another request made it first */
+    return have;
 }
 
 /*

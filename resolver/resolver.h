@@ -64,6 +64,26 @@ struct rsv_page {
 void rsv_page_unref(struct rsv_page *p); /* NULL-safe */
 
 /*
+ * Objects a caller hangs on a page, made once and freed with the page (the
+ * server keeps the responses it made from the page here, so the next
+ * request sends them as they are). An object starts with struct
+ * rsv_page_ext; the page's last rsv_page_unref calls its free_fn, from
+ * whichever thread drops that reference. Thread-safe, lock-free.
+ */
+#define RSV_PAGE_EXT_SLOTS 6
+struct rsv_page_ext {
+    void (*free_fn)(struct rsv_page_ext *e);
+};
+/* The object in slot (< RSV_PAGE_EXT_SLOTS), or NULL. Valid while p is referenced. */
+struct rsv_page_ext *rsv_page_ext_get(struct rsv_page *p, unsigned slot);
+/*
+ * Put e (taken) in an empty slot. Returns the object the slot holds now: e,
+ * or the one another thread put there first (then e was freed).
+ */
+struct rsv_page_ext *rsv_page_ext_set(struct rsv_page *p, unsigned slot,
+                                      struct rsv_page_ext *e);
+
+/*
  * The gzip encoding of a page, made on first use and kept with the page.
  * Returns true with the bytes in *gz (valid while the page is referenced),
  * or false when the page is too small to be worth it.

@@ -26,7 +26,16 @@
 #define RESP_MAGIC 0x52e5b0d1u
 #define ERROR_REASON_MAX 512
 
-enum body_kind { BODY_BUF, BODY_FD, BODY_CALLBACK, BODY_SHARED };
+#define FROZEN_MAGIC 0x5f7e2e11u
+
+enum body_kind { BODY_BUF, BODY_FD, BODY_CALLBACK, BODY_SHARED, BODY_FROZEN };
+
+struct srv_frozen {
+    unsigned magic;
+    unsigned status;
+    uint64_t len;
+    struct MHD_Response *m; /* one use is ours; MHD adds one per queued request */
+};
 
 struct resp_header {
     char *name;
@@ -49,6 +58,7 @@ struct srv_response {
     void *ctx;
     srv_reader_free free_fn;
     int64_t size;
+    struct srv_frozen *frozen; /* BODY_FROZEN: borrowed; release/release_ctx as BODY_SHARED */
     struct resp_header *headers;
     size_t nheaders;
     size_t headers_cap;
@@ -185,14 +195,75 @@ static bool is_field_value(const char *s)
     return true;
 }
 
+/* A header a handler may set: a token name, a value without controls, not the framing ones. */
+static bool header_ok(const char *name, const char *value)
+{
+    return is_token(name) && is_field_value(value) && strcasecmp(name, "Content-Length") != 0 &&
+           strcasecmp(name, "Transfer-Encoding") != 0;
+}
+
 int srv_response_add_header(struct srv_response *resp, const char *name, const char *value)
 {
     CHECK_OBJ(resp, RESP_MAGIC);
-    if (!is_token(name) || !is_field_value(value) || strcasecmp(name, "Content-Length") == 0 ||
-        strcasecmp(name, "Transfer-Encoding") == 0)
+    if (resp->kind == BODY_FROZEN || !header_ok(name, value))
         return IMX_EINVAL;
     add_header_unchecked(resp, name, value);
     return 0;
+}
+
+struct srv_frozen *srv_frozen_new(unsigned status, const char *content_type, const char *body,
+                                  size_t len)
+{
+    struct srv_frozen *f;
+    struct MHD_Response *m;
+
+    assert(status >= 100 && status <= 999 && (body != NULL || len == 0));
+    m = MHD_create_response_from_buffer(len, (void *)(uintptr_t)(body ? body : ""),
+                                        MHD_RESPMEM_PERSISTENT);
+    if (!m)
+        return NULL;
+    f = xcalloc(1, sizeof(*f));
+    INIT_OBJ(f, FROZEN_MAGIC);
+    f->status = status;
+    f->len = len;
+    f->m = m;
+    if (content_type && srv_frozen_add_header(f, "Content-Type", content_type) != 0) {
+        srv_frozen_free(f);
+        return NULL;
+    }
+    return f;
+}
+
+int srv_frozen_add_header(struct srv_frozen *f, const char *name, const char *value)
+{
+    CHECK_OBJ(f, FROZEN_MAGIC);
+    if (!header_ok(name, value) || MHD_add_response_header(f->m, name, value) != MHD_YES)
+        return IMX_EINVAL;
+    return 0;
+}
+
+void srv_frozen_free(struct srv_frozen *f)
+{
+    if (!f)
+        return;
+    CHECK_OBJ(f, FROZEN_MAGIC);
+    MHD_destroy_response(f->m);
+    FINI_OBJ(f);
+    free(f);
+}
+
+struct srv_response *srv_response_new_frozen(struct srv_frozen *f, void (*release)(void *ctx),
+                                             void *ctx)
+{
+    struct srv_response *r;
+
+    CHECK_OBJ(f, FROZEN_MAGIC);
+    r = resp_alloc(f->status, BODY_FROZEN);
+    r->frozen = f;
+    r->buf_len = (size_t)f->len;
+    r->release = release;
+    r->release_ctx = ctx;
+    return r;
 }
 
 unsigned srv_response_status(const struct srv_response *resp)
@@ -278,14 +349,25 @@ static void mhd_reader_free(void *cls)
 }
 
 int srv__response_build(struct srv_response *resp, struct srv *srv, struct MHD_Connection *mhd,
-                        struct MHD_Response **out, unsigned *status_out)
+                        struct MHD_Response **out, unsigned *status_out, struct srv__hold *hold)
 {
     struct MHD_Response *m = NULL;
     struct reader_ctx *rctx = NULL;
     int rc = 0;
 
     CHECK_OBJ(resp, RESP_MAGIC);
+    memset(hold, 0, sizeof(*hold));
     switch (resp->kind) {
+    case BODY_FROZEN:
+        /* Queued as it is; what keeps its bytes is released when the request is done. */
+        *out = resp->frozen->m;
+        *status_out = resp->status;
+        hold->borrowed = true;
+        hold->release = resp->release;
+        hold->ctx = resp->release_ctx;
+        resp->release = NULL;
+        srv_response_free(resp);
+        return 0;
     case BODY_BUF:
         /* MHD_RESPMEM_MUST_FREE releases with free(), matching xmalloc. */
         m = MHD_create_response_from_buffer(resp->buf_len, resp->buf ? resp->buf : (void *)"",

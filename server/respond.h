@@ -85,6 +85,35 @@ struct srv_response *srv_response_new_shared(unsigned status, const char *conten
                                              const char *body, size_t len,
                                              void (*release)(void *ctx), void *ctx);
 
+/*
+ * A frozen response: status, headers and borrowed body bytes made into
+ * libmicrohttpd's form once, then queued for any number of requests, from
+ * any thread, at the same time (MHD counts its uses). For the hot path of
+ * cached pages: no allocation or header copy per request.
+ *
+ *   f = srv_frozen_new(200, "text/html", page_bytes, len);
+ *   srv_frozen_add_header(f, "ETag", etag);      only before the first use
+ *   ... per request: *out = srv_response_new_frozen(f, unref, page);
+ *   srv_frozen_free(f)                           after the last use began
+ *
+ * The body bytes must outlive f. A request's use of f ends after its last
+ * byte is sent: srv_response_new_frozen's release(ctx) is called then
+ * (exactly once, also when the response is freed unsent), and whatever
+ * keeps the bytes (and f) alive must be held until it is. srv_frozen_free
+ * only drops the creator's use: requests still sending keep theirs.
+ *
+ * srv_frozen_new returns NULL when libmicrohttpd cannot allocate it.
+ * srv_frozen_add_header: 0 or IMX_EINVAL (as srv_response_add_header;
+ * also when MHD refuses the header).
+ */
+struct srv_frozen;
+struct srv_frozen *srv_frozen_new(unsigned status, const char *content_type, const char *body,
+                                  size_t len);
+int srv_frozen_add_header(struct srv_frozen *f, const char *name, const char *value);
+void srv_frozen_free(struct srv_frozen *f); /* NULL-safe */
+struct srv_response *srv_response_new_frozen(struct srv_frozen *f, void (*release)(void *ctx),
+                                             void *ctx);
+
 /* Like srv_response_new_buf with a copy of the NUL-terminated text. */
 struct srv_response *srv_response_new_text(unsigned status, const char *content_type,
                                            const char *text);

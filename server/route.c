@@ -74,32 +74,84 @@ static void page_release(void *page)
     rsv_page_unref(page);
 }
 
-/* The response for a page; takes over the caller's reference to `page`. */
+/* A page's frozen response, kept on the page (rsv_page_ext) and freed with it. */
+struct page_frozen {
+    struct rsv_page_ext ext; /* first: the page frees it through ext.free_fn */
+    struct srv_frozen *f;
+};
+
+static void page_frozen_free(struct rsv_page_ext *e)
+{
+    struct page_frozen *pf = (struct page_frozen *)e;
+
+    srv_frozen_free(pf->f);
+    free(pf);
+}
+
+/*
+ * The 200 response of a page as type t, gzip'd or not, made on first use
+ * and kept on the page: later requests send it without building anything.
+ * NULL when libmicrohttpd cannot make it (the caller builds one per request).
+ */
+static struct srv_frozen *page_frozen(const struct route_ctx *rc, struct rsv_page *page,
+                                      enum negotiate_type t, const char *body, size_t len,
+                                      bool gz, const char *etag)
+{
+    unsigned slot = (unsigned)t * 2 + (gz ? 1 : 0);
+    struct page_frozen *pf = (struct page_frozen *)rsv_page_ext_get(page, slot);
+    char cc[64];
+
+    _Static_assert(NEG_TEXT_HTML * 2 + 1 < RSV_PAGE_EXT_SLOTS, "a slot per type and encoding");
+    if (pf)
+        return pf->f;
+    pf = xcalloc(1, sizeof(*pf));
+    pf->ext.free_fn = page_frozen_free;
+    pf->f = srv_frozen_new(200, negotiate_content_type(t), body, len);
+    snprintf(cc, sizeof(cc), "max-age=%u, public", rc->cfg->server.page_max_age);
+    if (!pf->f || (gz && srv_frozen_add_header(pf->f, "Content-Encoding", "gzip") != 0) ||
+        srv_frozen_add_header(pf->f, "Vary", "Accept, Accept-Encoding") != 0 ||
+        srv_frozen_add_header(pf->f, "Cache-Control", cc) != 0 ||
+        srv_frozen_add_header(pf->f, "ETag", etag) != 0) {
+        page_frozen_free(&pf->ext);
+        return NULL;
+    }
+    pf = (struct page_frozen *)rsv_page_ext_set(page, slot, &pf->ext);
+    return pf->f;
+}
+
+/*
+ * The response for a page; takes over the caller's reference to `page`.
+ * gz: the client accepts gzip (the encoding is made on first use).
+ */
 static struct srv_response *page_response(const struct route_ctx *rc, const struct srv_request *req,
-                                          struct rsv_page *page, enum negotiate_type t)
+                                          struct rsv_page *page, enum negotiate_type t, bool gz)
 {
     const char *gz_body = NULL;
     size_t gz_len = 0;
-    /* The gzip is made on first use: by the first client that accepts it. */
-    bool gz = negotiate_accepts_gzip(srv_request_header(req, "Accept-Encoding")) &&
-              rsv_page_gzip(page, &gz_body, &gz_len);
     const char *inm = srv_request_header(req, "If-None-Match");
+    const char *body;
+    size_t len;
     struct srv_response *resp;
+    struct srv_frozen *f;
     char etag[64];
     char cc[64];
 
+    gz = gz && rsv_page_gzip(page, &gz_body, &gz_len);
+    body = gz ? gz_body : page->body;
+    len = gz ? gz_len : page->len;
     etag_of(page, gz, etag, sizeof(etag));
-    if (etag_listed(inm, etag)) {
-        resp = srv_response_new_buf(304, NULL, NULL, 0);
-    } else {
-        const char *body = gz ? gz_body : page->body;
-        size_t len = gz ? gz_len : page->len;
-        /* Sent from the shared cached page: the reference goes with the response. */
+    if (!etag_listed(inm, etag)) {
+        f = page_frozen(rc, page, t, body, len, gz, etag);
+        /* The page's reference goes with the response: it keeps the bytes and f. */
+        if (f)
+            return srv_response_new_frozen(f, page_release, page);
         resp = srv_response_new_shared(200, negotiate_content_type(t), body, len, page_release,
                                        page);
         page = NULL;
         if (gz)
             srv_response_add_header(resp, "Content-Encoding", "gzip");
+    } else {
+        resp = srv_response_new_buf(304, NULL, NULL, 0);
     }
     snprintf(cc, sizeof(cc), "max-age=%u, public", rc->cfg->server.page_max_age);
     srv_response_add_header(resp, "Vary", "Accept, Accept-Encoding");
@@ -116,6 +168,7 @@ static struct srv_response *serve_page(const struct route_ctx *rc, const struct 
     struct rsv_page *page = NULL;
     struct srv_response *resp;
     struct rsv_trace trace;
+    bool gz;
     struct buf why;
     int r;
 
@@ -125,18 +178,18 @@ static struct srv_response *serve_page(const struct route_ctx *rc, const struct 
         return srv_response_error(406, "none of the offered types is acceptable: "
                                        "application/vnd.pypi.simple.v1+json, "
                                        "application/vnd.pypi.simple.v1+html, text/html");
+    gz = negotiate_accepts_gzip(srv_request_header(req, "Accept-Encoding"));
     if (req->nonblock) {
         /* Only a fresh page in memory, whose gzip (if wanted) is made already. */
         enum rsv_format fmt = t == NEG_JSON ? RSV_FORMAT_JSON : RSV_FORMAT_HTML;
         if (rsv_get_cached(rc->rsv, route, project, fmt, depth, &page) != 0)
             return NULL;
-        if (!rsv_page_gzip_tried(page) &&
-            negotiate_accepts_gzip(srv_request_header(req, "Accept-Encoding"))) {
+        if (gz && !rsv_page_gzip_tried(page)) {
             rsv_page_unref(page);
             return NULL;
         }
         srv_request_note(req, route, project ? SRV_KIND_PAGE : SRV_KIND_LIST, "hit", NULL);
-        return page_response(rc, req, page, t);
+        return page_response(rc, req, page, t, gz);
     }
     buf_init(&why, 1024);
     rsv_trace_begin(&trace);
@@ -154,7 +207,7 @@ static struct srv_response *serve_page(const struct route_ctx *rc, const struct 
         snprintf(what, sizeof(what), "project '%s' in '%s'", project ? project : "(list)", route);
         resp = error_for(r, r == IMX_EINVAL ? route : what, &why);
     } else {
-        resp = page_response(rc, req, page, t);
+        resp = page_response(rc, req, page, t, gz);
     }
     buf_release(&why);
     return resp;

@@ -136,6 +136,7 @@ struct srv_conn {
     bool started; /* the first access_cb call returned without answering */
     bool queued;
     struct srv_response *pending; /* a worker's answer, queued by access_cb #3 */
+    struct srv__hold hold;        /* a frozen response's: released in conn_free */
     struct srv_conn *job_next;    /* srv_pool queue */
     bool query_parsed;
     struct qpair *query; /* decoded, parsed on first srv_request_query */
@@ -385,6 +386,8 @@ static void conn_free(struct srv_conn *c)
         return;
     CHECK_OBJ(c, CONN_MAGIC);
     srv_response_free(c->pending);
+    if (c->hold.release)
+        c->hold.release(c->hold.ctx);
     for (size_t i = 0; i < c->nquery; i++) {
         free(c->query[i].key);
         free(c->query[i].value);
@@ -708,18 +711,19 @@ static enum MHD_Result queue(struct srv *srv, struct srv_conn *c, struct srv_res
     c->queued = true;
     c->status = srv_response_status(resp);
     c->body_size = srv_response_body_size(resp);
-    if (srv__response_build(resp, srv, c->mhd, &m, &status) != 0) {
+    if (srv__response_build(resp, srv, c->mhd, &m, &status, &c->hold) != 0) {
         log_warnx("cannot build response for '%.*s'", NOT_FOUND_PATH_MAX, c->path);
         if (srv__response_build(srv_response_error(500, "internal error: cannot build response"),
-                                srv, c->mhd, &m, &status) != 0)
+                                srv, c->mhd, &m, &status, &c->hold) != 0)
             return MHD_NO;
     }
     c->status = status;
     srv_stats_request(srv->opts.stats, c->view, c->kind, c->status, c->cache);
-    if (status == 405)
+    if (status == 405 && !c->hold.borrowed)
         MHD_add_response_header(m, "Allow", "GET, HEAD");
     ret = MHD_queue_response(c->mhd, status, m);
-    MHD_destroy_response(m);
+    if (!c->hold.borrowed)
+        MHD_destroy_response(m);
     return ret;
 }
 

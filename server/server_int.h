@@ -39,15 +39,24 @@ enum srv__sleep { SRV__SLEEPING, SRV__READ_AGAIN, SRV__STOPPING };
  */
 enum srv__sleep srv__waker_sleep(struct srv_waker *w);
 
+/* What a request queued from a frozen response keeps until it is done. */
+struct srv__hold {
+    bool borrowed;                /* *out is the frozen response's own: queue, never destroy */
+    void (*release)(void *ctx);   /* call once the request is done (NULL: nothing) */
+    void *ctx;
+};
+
 /*
  * Build the MHD response for resp and consume resp (freed in all cases;
  * its buffer, fd and reader context now belong to the MHD response, or are
  * released on failure). srv and mhd are where a reader's waker belongs.
  * Returns 0 and *out (caller destroys with MHD_destroy_response after
- * queueing), or IMX_EIO when libmicrohttpd refused (a header it rejects,
- * an fd range beyond what it supports).
+ * queueing unless hold->borrowed; hold->release, when set, is the caller's
+ * to call when the request is done), or IMX_EIO when libmicrohttpd refused
+ * (a header it rejects, an fd range beyond what it supports).
  */
 int srv__response_build(struct srv_response *resp, struct srv *srv, struct MHD_Connection *mhd,
-                        struct MHD_Response **out /* OUT */, unsigned *status_out /* OUT */);
+                        struct MHD_Response **out /* OUT */, unsigned *status_out /* OUT */,
+                        struct srv__hold *hold /* OUT */);
 
 #endif

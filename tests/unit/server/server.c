@@ -176,6 +176,13 @@ static struct srv_response *drip_response(enum drip_mode mode)
 }
 
 static int test_fd = -1;
+static struct srv_frozen *test_frozen;
+static int frozen_released; /* atomic: requests whose use of test_frozen ended */
+
+static void frozen_release(void *ctx)
+{
+    __atomic_add_fetch((int *)ctx, 1, __ATOMIC_RELAXED);
+}
 
 static int stub_route(void *ctx, const struct srv_request *req, struct srv_response **out)
 {
@@ -200,6 +207,11 @@ static int stub_route(void *ctx, const struct srv_request *req, struct srv_respo
                                    srv_request_query(req, "e") ? "yes" : "no",
                                    srv_request_query(req, "zz") ? "yes" : "no",
                                    accept ? accept : "(null)");
+        return 0;
+    }
+    if (strcmp(req->raw_path, "/frozen") == 0) {
+        *out = srv_response_new_frozen(test_frozen, frozen_release, &frozen_released);
+        cr_assert_eq(srv_response_add_header(*out, "X-Late", "no"), IMX_EINVAL);
         return 0;
     }
     if (strcmp(req->raw_path, "/fd") == 0) {
@@ -260,6 +272,12 @@ static void start(void)
     o.cfg = &test_cfg;
     o.route = stub_route;
     o.route_ctx = &route_state;
+    test_frozen = srv_frozen_new(200, "text/plain", "frozen body\n", 12);
+    cr_assert_not_null(test_frozen);
+    cr_assert_eq(srv_frozen_add_header(test_frozen, "X-Frozen", "yes"), 0);
+    cr_assert_eq(srv_frozen_add_header(test_frozen, "X-Evil", "a\r\nInjected: 1"), IMX_EINVAL);
+    cr_assert_eq(srv_frozen_add_header(test_frozen, "Content-Length", "5"), IMX_EINVAL);
+    frozen_released = 0;
     o.max_connections = 64;
     o.client_timeout = 5;
     cr_assert_eq(srv_new(&o, &srv), 0);
@@ -270,6 +288,8 @@ static void stop(void)
 {
     srv_free(srv);
     srv = NULL;
+    srv_frozen_free(test_frozen); /* after the server: no request uses it any more */
+    test_frozen = NULL;
     close(test_fd);
 }
 
@@ -634,6 +654,48 @@ Test(server, concurrent_requests)
         total += (long)ok;
     }
     cr_assert_eq(total, 200, "only %ld of 200 requests succeeded", total);
+}
+
+static void *hammer_frozen(void *arg)
+{
+    uint16_t port = (uint16_t)(uintptr_t)arg;
+    long ok = 0;
+
+    for (int i = 0; i < 25; i++) {
+        struct reply r;
+        const char *method = i % 5 ? "GET" : "HEAD";
+        char *req = xasprintf("%s /frozen HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                              method);
+        if (http_raw(port, req, &r) && r.status == 200 && strstr(r.head, "X-Frozen: yes") &&
+            strstr(r.head, "Content-Length: 12") &&
+            (i % 5 ? r.body_len == 12 && memcmp(r.body, "frozen body\n", 12) == 0
+                   : r.body_len == 0))
+            ok++;
+        reply_free(&r);
+        free(req);
+    }
+    return (void *)ok;
+}
+
+/* One frozen response sent to 200 requests at once; each request's release runs once. */
+Test(server, frozen_response_shared_by_concurrent_requests)
+{
+    pthread_t th[8];
+    long total = 0;
+
+    for (size_t i = 0; i < ARRAY_SIZE(th); i++)
+        cr_assert_eq(
+            pthread_create(&th[i], NULL, hammer_frozen, (void *)(uintptr_t)srv_port(srv)), 0);
+    for (size_t i = 0; i < ARRAY_SIZE(th); i++) {
+        void *ok;
+        pthread_join(th[i], &ok);
+        total += (long)ok;
+    }
+    cr_assert_eq(total, 200, "only %ld of 200 requests got the frozen response", total);
+    /* The release runs when MHD reports the request done, just after the client has it all. */
+    for (int i = 0; i < 200 && __atomic_load_n(&frozen_released, __ATOMIC_RELAXED) < 200; i++)
+        usleep(10000);
+    cr_assert_eq(__atomic_load_n(&frozen_released, __ATOMIC_RELAXED), 200);
 }
 
 Test(server, reader_that_sleeps_until_woken)
