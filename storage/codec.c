@@ -9,6 +9,7 @@
  *   file V1: str key, str index, str url, str filename, str expected_sha256,
  *            str sha256, i64 size, i64 last_access, str metadata_sha256,
  *            str metadata_expected_sha256
+ *   file V2: the V1 fields, then str project (NULL: unknown)
  *   rendered V1: see storage.h ("rendered pages")
  *   str = u32 length then the bytes; length 0xffffffff means NULL.
  * A record must be consumed exactly. Strings other than bodies must not
@@ -17,8 +18,12 @@
  *
  * Pages are written as V2 (the body's sha256 stored once, at write time, so
  * that stg_page_head and the resolver's stamps need not hash 1.7 MB again);
- * V1 pages are still decoded, their body hashed on read. To change a layout,
- * add a version and keep decoding the older ones.
+ * V1 pages are still decoded, their body hashed on read. Files are written as
+ * V2 (the project whose page lists the file, which picks the files
+ * generation a change of the record moves); V1 files, written before schema
+ * 3, decode with project NULL ("unknown": a change moves every project's
+ * generation). To change a layout, add a version and keep decoding the
+ * older ones.
  */
 #include "compat.h"
 
@@ -416,6 +421,7 @@ void stg_file_release(struct stg_file *f)
     free(f->sha256);
     free(f->metadata_sha256);
     free(f->metadata_expected_sha256);
+    free(f->project);
     memset(f, 0, sizeof(*f));
 }
 
@@ -425,7 +431,7 @@ int stg__file_encode(const struct stg_file *f, struct buf *out)
 
     if (f->key == NULL || f->key[0] == '\0')
         return IMX_EINVAL;
-    rc = put_u8(out, STG_CODEC_V1);
+    rc = put_u8(out, STG_CODEC_V2);
     if (rc == 0)
         rc = put_str(out, f->key);
     if (rc == 0)
@@ -446,6 +452,8 @@ int stg__file_encode(const struct stg_file *f, struct buf *out)
         rc = put_str(out, f->metadata_sha256);
     if (rc == 0)
         rc = put_str(out, f->metadata_expected_sha256);
+    if (rc == 0)
+        rc = put_str(out, f->project);
     return rc;
 }
 
@@ -459,7 +467,7 @@ int stg_file_decode(const void *v, size_t vlen, struct stg_file *out)
     assert(v != NULL || vlen == 0);
     memset(&f, 0, sizeof(f));
     rc = get_u8(&r, &ver);
-    if (rc == 0 && ver != STG_CODEC_V1)
+    if (rc == 0 && ver != STG_CODEC_V1 && ver != STG_CODEC_V2)
         rc = IMX_ECORRUPT;
     if (rc == 0)
         rc = get_str(&r, &f.key);
@@ -483,6 +491,8 @@ int stg_file_decode(const void *v, size_t vlen, struct stg_file *out)
         rc = get_str(&r, &f.metadata_sha256);
     if (rc == 0)
         rc = get_str(&r, &f.metadata_expected_sha256);
+    if (rc == 0 && ver == STG_CODEC_V2)
+        rc = get_str(&r, &f.project);
     if (rc == 0 && r.p != r.end)
         rc = IMX_ECORRUPT;
     if (rc != 0) {
@@ -535,6 +545,15 @@ static int put_many_key(void *ctx, size_t i, const void **k, size_t *klen)
     return 0;
 }
 
+const char *stg__file_project_merge(const char *stored, const char *page)
+{
+    if (page == NULL)
+        return stored;
+    if (stored == NULL || strcmp(stored, page) == 0)
+        return page;
+    return ""; /* a second project lists it (or "" already said so): several */
+}
+
 /* True when an advertised digest contradicts a stored one. */
 static bool digest_conflict(const char *expected, const char *stored)
 {
@@ -571,6 +590,7 @@ static int put_many_val(void *ctx, size_t i, const void *v, size_t vlen, struct 
             merged.last_access = prev.last_access;
         if (merged.size < 0 || kept_blob)
             merged.size = prev.size;
+        merged.project = (char *)stg__file_project_merge(prev.project, f[i].project);
     }
     rc = stg__file_encode(&merged, out);
     if (have_prev)
@@ -607,10 +627,10 @@ int stg_file_touch(struct stg *s, const char *key, int64_t now)
 
 /* ---- files generations: what a file record write changes ---- */
 
-/* The digests of a file record, as slices of it (NULL when absent). */
+/* The digests and the project of a file record, as slices of it (NULL when absent). */
 struct digests {
-    const char *expected, *sha256, *md_expected, *md_sha256;
-    size_t expected_len, sha256_len, md_expected_len, md_sha256_len;
+    const char *expected, *sha256, *md_expected, *md_sha256, *project;
+    size_t expected_len, sha256_len, md_expected_len, md_sha256_len, project_len;
 };
 
 static int file_digests(const void *v, size_t vlen, struct digests *d)
@@ -624,7 +644,7 @@ static int file_digests(const void *v, size_t vlen, struct digests *d)
 
     memset(d, 0, sizeof(*d));
     rc = get_u8(&r, &ver);
-    if (rc == 0 && ver != STG_CODEC_V1)
+    if (rc == 0 && ver != STG_CODEC_V1 && ver != STG_CODEC_V2)
         rc = IMX_ECORRUPT;
     for (int i = 0; i < 4 && rc == 0; i++) /* key, index, url, filename */
         rc = get_slice(&r, true, &p, &n);
@@ -640,6 +660,8 @@ static int file_digests(const void *v, size_t vlen, struct digests *d)
         rc = get_slice(&r, true, &d->md_sha256, &d->md_sha256_len);
     if (rc == 0)
         rc = get_slice(&r, true, &d->md_expected, &d->md_expected_len);
+    if (rc == 0 && ver == STG_CODEC_V2)
+        rc = get_slice(&r, true, &d->project, &d->project_len);
     if (rc == 0 && r.p != r.end)
         rc = IMX_ECORRUPT;
     return rc;

@@ -1935,6 +1935,15 @@ static int merge_file(struct merge_ctx *m, const struct rec *r, const void *v, s
     }
     if (theirs.last_access > mine.last_access)
         mine.last_access = theirs.last_access;
+    {
+        /* The same rule as a page registering it again (stg_file_put_many). */
+        char *project = NULL;
+        const char *keep = stg__file_project_merge(mine.project, theirs.project);
+        if (keep != NULL)
+            project = xstrdup(keep);
+        free(mine.project);
+        mine.project = project;
+    }
     rc = stg__file_encode(&mine, out);
     stg_file_release(&mine);
     stg_file_release(&theirs);

@@ -65,11 +65,12 @@ bool stg_read_only(const struct stg *s);
  * Schema version stored in STG_DB_META under key "schema_version" (ASCII
  * decimal). 1: the first layout. 2: page records may carry their body's
  * sha256 (codec V2), STG_DB_RENDERED holds rendered pages, STG_DB_META the
- * files generations. A read-write stg_open raises an older store's record to
- * this version (older records stay readable), so an older build refuses the
- * store instead of misreading it.
+ * files generations. 3: file records may carry their project (codec V2).
+ * A read-write stg_open raises an older store's record to this version
+ * (older records stay readable), so an older build refuses the store
+ * instead of misreading it.
  */
-#define STG_SCHEMA_VERSION 2
+#define STG_SCHEMA_VERSION 3
 /* Longest key LMDB accepts (its default MDB_MAXKEYSIZE); longer or empty keys give IMX_EINVAL. */
 #define STG_MAX_KEY 511
 
@@ -169,6 +170,11 @@ struct stg_file {
     int64_t last_access;  /* unix seconds */
     char *metadata_sha256;/* sha256 of the PEP 658 .metadata blob when stored, else NULL */
     char *metadata_expected_sha256; /* advertised by upstream, NULL when unknown */
+    char *project;        /* normalized name of the project whose page lists the file
+                             (the resolver's registration), which picks the files
+                             generation a change of this record moves. NULL: unknown
+                             (records written before schema 3); "": the pages of
+                             several projects list it. Both move every project's. */
 };
 
 void stg_file_release(struct stg_file *f); /* NULL-safe */
@@ -187,7 +193,10 @@ int stg_file_put(struct stg *s, const struct stg_file *f);
  * f[i] leaves it unset: sha256 and metadata_sha256 (unless f[i]'s expected
  * digest now differs from them: then the stale digest is dropped so the file
  * is fetched again), last_access (when 0), size (when < 0, or when the
- * stored sha256 is kept). A stored record that does not decode is replaced.
+ * stored sha256 is kept), project (when NULL). A record registered under
+ * another project before becomes project "" (several projects list it: a
+ * change of it moves every project's generation from then on). A stored
+ * record that does not decode is replaced.
  * 0, IMX_EINVAL (a missing or bad key; nothing written), IMX_ETOOLARGE, or a
  * stg_put error (nothing written).
  */
@@ -454,7 +463,8 @@ int stg_export(struct stg *s, const struct stg_export_opts *o,
  * record decodes); only then are blobs committed (through
  * stg_blob_begin/commit with the expected sha256) and records merged:
  * pages when new or with a newer fetched_at, files when new, and a stored
- * file record learns a digest it lacks (the store's own digest is kept).
+ * file record learns a digest it lacks (the store's own digest is kept)
+ * and its project as stg_file_put_many would (storage.h, struct stg_file).
  * A digest whose blob is in neither the bundle nor the store is dropped.
  * Rendered pages in the bundle, if any, are ignored.
  * Importing the same bundle twice changes nothing the second time.

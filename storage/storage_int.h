@@ -113,6 +113,15 @@ int stg__file_encode(const struct stg_file *f, struct buf *out);
 int stg__rendered_encode(const struct stg_rendered *r, struct buf *out);
 
 /*
+ * The project a file record keeps when a page registers it again
+ * (stg_file_put_many, import): `page`'s when the store knew none or the
+ * same, `stored` when the page names none, else "" (several projects' pages
+ * list the file; sticky). Returns one of its arguments or a literal:
+ * borrowed.
+ */
+const char *stg__file_project_merge(const char *stored, const char *page);
+
+/*
  * The files generations (bits 1u << enum stg_gen) that replacing file
  * record `old` by `nv` moves (storage.h, "files generations"). NULL means
  * absent (an insert, a delete). A value that does not decode counts as

@@ -427,7 +427,7 @@ Test(rendered, older_schema_is_raised_by_a_writable_open_only)
     stg_close(s);
     s = th_open(d, 0, false);
     cr_assert_eq(stg_get(s, STG_DB_META, "schema_version", 14, &b), 0);
-    cr_assert_str_eq(buf_cstr(&b), "2");
+    cr_assert_str_eq(buf_cstr(&b), "3");
     buf_release(&b);
     stg_close(s);
     th_rmrf(d);
