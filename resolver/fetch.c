@@ -473,6 +473,8 @@ static struct rsv__flight *flight_new(struct rsv *r, const struct stg_file *rec)
     f->rec.metadata_sha256 = rec->metadata_sha256 ? xstrdup(rec->metadata_sha256) : NULL;
     f->rec.metadata_expected_sha256 =
         rec->metadata_expected_sha256 ? xstrdup(rec->metadata_expected_sha256) : NULL;
+    /* Kept: storing the file moves this project's files generation, not everyone's. */
+    f->rec.project = rec->project ? xstrdup(rec->project) : NULL;
     f->rec.size = rec->size;
     return f;
 }
