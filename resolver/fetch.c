@@ -329,8 +329,9 @@ out:
  * know before: a sha256 computed here when the page gave none, and PEP 658
  * metadata synthesized here for a wheel whose upstream advertised none.
  * Runs after finish(): clients already have every byte; this only delays
- * the flight thread. Recording them moves storage's files generation
- * (storage.h), which makes rendered pages rebuild.
+ * the flight thread. Recording them moves the files generation of the
+ * record's project (storage.h), which makes that project's rendered pages
+ * rebuild.
  */
 static void after_store(struct rsv *r, struct stg_file *rec)
 {

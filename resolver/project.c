@@ -629,7 +629,7 @@ out:
  * is fetched, and import needs the store's write lock, which the server
  * holds): what was read stays fresh, so rendered pages stay in memory and are
  * answered on the event threads. Files stored or dropped are covered by the
- * files generation.
+ * files generation of their project.
  */
 int rsv__index_page(struct rsv *r, const struct config_index *ix, const char *project,
                     struct rsv__ipage *out, struct buf *why)

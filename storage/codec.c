@@ -11,6 +11,7 @@
  *            str metadata_expected_sha256
  *   file V2: the V1 fields, then str project (NULL: unknown)
  *   rendered V1: see storage.h ("rendered pages")
+ *   rendered V2: V1 with str project after u64 files_gen
  *   str = u32 length then the bytes; length 0xffffffff means NULL.
  * A record must be consumed exactly. Strings other than bodies must not
  * contain NUL (they become C strings). Anything else is IMX_ECORRUPT:
@@ -39,6 +40,7 @@
 #define STG_CODEC_V1 1
 #define STG_CODEC_V2 2
 #define STG_RENDERED_V1 1
+#define STG_RENDERED_V2 2
 #define STR_NULL_LEN 0xffffffffu
 
 /* ---- writer ---- */
@@ -688,9 +690,12 @@ static unsigned digest_delta(const char *exp_a, const char *got_a, size_t got_a_
     return 1u << STG_GEN_STORED;
 }
 
-unsigned stg__file_gen_delta(const void *old, size_t olen, const void *nv, size_t nlen)
+void stg__file_gen_delta(const void *old, size_t olen, const void *nv, size_t nlen,
+                         struct stg__gen_moves *m)
 {
+    const unsigned both = (1u << STG_GEN_STORED) | (1u << STG_GEN_LEARNED);
     struct digests a, b;
+    unsigned mask;
 
     /*
      * An absent record advertises nothing to show: only the side that
@@ -701,11 +706,29 @@ unsigned stg__file_gen_delta(const void *old, size_t olen, const void *nv, size_
     memset(&b, 0, sizeof(b));
     a.expected = a.md_expected = b.expected = b.md_expected = "";
     if ((old != NULL && file_digests(old, olen, &a) != 0) ||
-        (nv != NULL && file_digests(nv, nlen, &b) != 0))
-        return (1u << STG_GEN_STORED) | (1u << STG_GEN_LEARNED);
-    return digest_delta(a.expected, a.sha256, a.sha256_len, b.expected, b.sha256, b.sha256_len) |
+        (nv != NULL && file_digests(nv, nlen, &b) != 0)) {
+        stg__gen_moves_add(m, NULL, 0, both); /* whose record it was is unknown */
+        return;
+    }
+    mask = digest_delta(a.expected, a.sha256, a.sha256_len, b.expected, b.sha256, b.sha256_len) |
            digest_delta(a.md_expected, a.md_sha256, a.md_sha256_len, b.md_expected, b.md_sha256,
                         b.md_sha256_len);
+    /*
+     * Registered again under another project: changes of the record so far
+     * moved the old project's generations only, while the new project's
+     * page (or, for "" or NULL, any page) may show it. Both move, whatever
+     * the digests did. (From unknown or "", every change moved everyone's.)
+     */
+    if (old != NULL && nv != NULL && a.project != NULL && a.project_len > 0 &&
+        !slice_eq(a.project, a.project_len, b.project, b.project_len))
+        mask = both;
+    if (mask == 0)
+        return;
+    /* Pages of the old record's project showed it, pages of the new one's will. */
+    if (old != NULL)
+        stg__gen_moves_add(m, a.project, a.project_len, mask);
+    if (nv != NULL)
+        stg__gen_moves_add(m, b.project, b.project_len, mask);
 }
 
 /* ---- rendered pages ---- */
@@ -715,6 +738,7 @@ void stg_rendered_release(struct stg_rendered *r)
     if (r == NULL)
         return;
     free(r->fingerprint);
+    free(r->project);
     free(r->stamps);
     for (size_t i = 0; i < r->ninputs; i++) {
         free(r->inputs[i].index);
@@ -747,6 +771,8 @@ int stg__rendered_encode(const struct stg_rendered *r, struct buf *out)
         return IMX_EINVAL;
     if (r->gen_kind < STG_GEN_NONE || r->gen_kind >= STG_GEN__N)
         return IMX_EINVAL;
+    if (r->gen_kind != STG_GEN_NONE && r->project == NULL)
+        return IMX_EINVAL; /* whose files generation would it be? */
     if (r->ninputs > STG_RENDERED_MAX_INPUTS || (r->inputs == NULL && r->ninputs != 0))
         return IMX_EINVAL;
     for (size_t i = 0; i < r->ninputs; i++) {
@@ -754,7 +780,7 @@ int stg__rendered_encode(const struct stg_rendered *r, struct buf *out)
         if (in->index == NULL || in->project == NULL || in->stamp == NULL)
             return IMX_EINVAL;
     }
-    rc = put_u8(out, STG_RENDERED_V1);
+    rc = put_u8(out, STG_RENDERED_V2);
     if (rc == 0)
         rc = put_u64(out, (uint64_t)r->rendered_at);
     if (rc == 0)
@@ -763,6 +789,8 @@ int stg__rendered_encode(const struct stg_rendered *r, struct buf *out)
         rc = put_u8(out, (uint8_t)r->gen_kind);
     if (rc == 0)
         rc = put_u64(out, r->files_gen);
+    if (rc == 0)
+        rc = put_str(out, r->gen_kind != STG_GEN_NONE ? r->project : NULL);
     if (rc == 0)
         rc = put_str(out, r->stamps);
     if (rc == 0)
@@ -814,7 +842,7 @@ int stg_rendered_decode(const void *v, size_t vlen, bool with_body, struct stg_r
     assert(v != NULL || vlen == 0);
     memset(&rr, 0, sizeof(rr));
     rc = get_u8(&r, &ver);
-    if (rc == 0 && ver != STG_RENDERED_V1)
+    if (rc == 0 && ver != STG_RENDERED_V1 && ver != STG_RENDERED_V2)
         rc = IMX_ECORRUPT;
     if (rc == 0)
         rc = get_i64(&r, &rr.rendered_at);
@@ -828,6 +856,16 @@ int stg_rendered_decode(const void *v, size_t vlen, bool with_body, struct stg_r
     if (rc == 0)
         rc = get_i64(&r, &gen);
     rr.files_gen = (uint64_t)gen;
+    /*
+     * V1 (schema 2) named no project: its files_gen was the one global
+     * value, which no project's generation is. Read with project NULL, it
+     * never matches one (gc drops it, the resolver renders again).
+     */
+    if (rc == 0 && ver == STG_RENDERED_V2)
+        rc = get_str(&r, &rr.project);
+    if (rc == 0 && ver == STG_RENDERED_V2 &&
+        (rr.gen_kind != STG_GEN_NONE) != (rr.project != NULL))
+        rc = IMX_ECORRUPT;
     if (rc == 0)
         rc = get_str(&r, &rr.stamps);
     if (rc == 0)
@@ -910,6 +948,9 @@ static bool rendered_same(void *ctx, const void *v, size_t vlen)
     same = have.gen_kind == want->gen_kind && have.files_gen == want->files_gen &&
            strcmp(have.fingerprint, want->fingerprint) == 0 &&
            strcmp(have.stamps, want->stamps) == 0;
+    /* Not when only the project differs (e.g. a V1 record, which names none). */
+    if (same && want->gen_kind != STG_GEN_NONE)
+        same = have.project != NULL && strcmp(have.project, want->project) == 0;
     stg_rendered_release(&have);
     return same;
 }
