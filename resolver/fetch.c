@@ -329,8 +329,9 @@ out:
  * know before: a sha256 computed here when the page gave none, and PEP 658
  * metadata synthesized here for a wheel whose upstream advertised none.
  * Runs after finish(): clients already have every byte; this only delays
- * the flight thread. Recording them moves storage's files generation
- * (storage.h), which makes rendered pages rebuild.
+ * the flight thread. Recording them moves the files generation of the
+ * record's project (storage.h), which makes that project's rendered pages
+ * rebuild.
  */
 static void after_store(struct rsv *r, struct stg_file *rec)
 {
@@ -473,6 +474,8 @@ static struct rsv__flight *flight_new(struct rsv *r, const struct stg_file *rec)
     f->rec.metadata_sha256 = rec->metadata_sha256 ? xstrdup(rec->metadata_sha256) : NULL;
     f->rec.metadata_expected_sha256 =
         rec->metadata_expected_sha256 ? xstrdup(rec->metadata_expected_sha256) : NULL;
+    /* Kept: storing the file moves this project's files generation, not everyone's. */
+    f->rec.project = rec->project ? xstrdup(rec->project) : NULL;
     f->rec.size = rec->size;
     return f;
 }

@@ -30,6 +30,7 @@
 #include "err.h"
 #include "log.h"
 #include "metrics_int.h"
+#include "pkgname.h"
 #include "resolver_int.h"
 #include "sha256.h"
 #include "xalloc.h"
@@ -246,16 +247,29 @@ static void resolve_urls(struct simple_project *p, const char *final_url)
     free(base);
 }
 
-/* Register every file of a fresh page in the file table (one transaction). */
-static int register_files(struct rsv *r, const struct config_index *ix,
+/*
+ * Register every file of a fresh page of `project` in the file table (one
+ * transaction), under the project's normalized name: the name the renderings
+ * of its pages read the files generation of (storage.h), whatever spelling
+ * the caller used (`indexmux explain` passes the command line's).
+ */
+static int register_files(struct rsv *r, const struct config_index *ix, const char *project,
                           const struct simple_project *p)
 {
     struct stg_file *recs;
     char (*keys)[33];
+    struct buf norm;
+    const char *name = NULL;
     int rc;
 
     if (p->nfiles == 0)
         return 0;
+    buf_init(&norm, 512);
+    if (pkgname_normalize(project, strlen(project), &norm) == 0)
+        name = buf_cstr(&norm);
+    else
+        log_debug("registering files of '%s' under no project: not a normalizable name",
+                  project);
     recs = xcalloc(p->nfiles, sizeof(*recs));
     keys = xcalloc(p->nfiles, sizeof(*keys));
     for (size_t i = 0; i < p->nfiles; i++) {
@@ -270,10 +284,12 @@ static int register_files(struct rsv *r, const struct config_index *ix,
         recs[i].metadata_expected_sha256 =
             f->core_metadata ? (char *)simple_hashes_get(&f->core_metadata_hashes, "sha256") : NULL;
         recs[i].last_access = 0;
+        recs[i].project = (char *)name; /* NULL: unknown, every generation moves */
     }
     rc = stg_file_put_many(r->stg, recs, p->nfiles);
     free(recs);
     free(keys);
+    buf_release(&norm);
     return rc;
 }
 
@@ -423,7 +439,7 @@ static int fetch_page(void *arg)
         rc = simple_store_render(&page, &body);
         if (rc)
             goto out;
-        rc = register_files(r, ix, &page);
+        rc = register_files(r, ix, c->project, &page);
         if (rc)
             log_warnx("cannot register files of '%s' from '%s': %s", c->project, ix->name,
                       imx_strerror(rc));
@@ -613,7 +629,7 @@ out:
  * is fetched, and import needs the store's write lock, which the server
  * holds): what was read stays fresh, so rendered pages stay in memory and are
  * answered on the event threads. Files stored or dropped are covered by the
- * files generation.
+ * files generation of their project.
  */
 int rsv__index_page(struct rsv *r, const struct config_index *ix, const char *project,
                     struct rsv__ipage *out, struct buf *why)

@@ -8,7 +8,9 @@
  * upstream work. They are also kept in LMDB (stored.c), so a page the
  * memory cache lacks is looked for in this order:
  *
- *   1. memory, fresh and of the current files generation: served;
+ *   1. memory, fresh and of the project's current files generation
+ *      (storage.h: a file stored for another project does not move it):
+ *      served;
  *   2. a stored rendering that still holds (one record head per input, no
  *      parsing, no merge): loaded into memory (one copy), served;
  *   3. the merge (project.c's cache policy: revalidation, stale-if-error);
@@ -54,7 +56,8 @@ struct cache_entry {
     struct page_impl *page;
     char *stamps;
     int64_t fresh_until;
-    uint64_t gen;            /* the files generation (rsv__gen_kind) when the inputs were read */
+    uint64_t gen;            /* the project's files generation (rsv__gen_kind) when the
+                                inputs were read; 0 for lists */
     struct cache_entry *next;
 };
 
@@ -258,8 +261,9 @@ static void cache_free(struct rsv__cache *c)
 
 /*
  * A fresh cached page for key, referenced, or NULL. A page rendered before
- * files generation `gen` is not fresh: a file stored since may add a sha256
- * or PEP 658 metadata to it (or, offline, be listed or not).
+ * its project's files generation `gen` is not fresh: a file of that project
+ * stored since may add a sha256 or PEP 658 metadata to it (or, offline, be
+ * listed or not).
  */
 static struct page_impl *cache_get_fresh(struct rsv__cache *c, const char *key, int64_t now,
                                          uint64_t gen)
@@ -592,13 +596,13 @@ static int render(const struct simple_project *p, const char *name, enum rsv_for
  * memory cache (referenced), or NULL.
  */
 static struct page_impl *stored_page(struct rsv *r, const char *key, const char *fp,
-                                     enum stg_gen kind, uint64_t gen, const char *stamps,
-                                     int64_t fresh_until)
+                                     enum stg_gen kind, const char *project, uint64_t gen,
+                                     const char *stamps, int64_t fresh_until)
 {
     struct stg_rendered rec;
     struct page_impl *p;
 
-    if (rsv__stored_load(r, key, fp, kind, gen, stamps, &rec) != 0)
+    if (rsv__stored_load(r, key, fp, kind, project, gen, stamps, &rec) != 0)
         return NULL;
     p = page_from_stored(&rec);
     stg_rendered_release(&rec);
@@ -612,6 +616,7 @@ struct load_job {
     struct rsv *r;
     const char *key, *fp, *stamps;
     enum stg_gen kind;
+    const char *project; /* whose generation gen is; NULL for lists */
     uint64_t gen;
     int64_t fresh_until;
     bool ran;
@@ -625,7 +630,8 @@ static int load_job_run(void *arg)
     j->ran = true;
     j->page = cache_get_same(j->r->rendered, j->key, j->stamps, j->fresh_until);
     if (!j->page) {
-        j->page = stored_page(j->r, j->key, j->fp, j->kind, j->gen, j->stamps, j->fresh_until);
+        j->page = stored_page(j->r, j->key, j->fp, j->kind, j->project, j->gen, j->stamps,
+                              j->fresh_until);
         if (j->page)
             rsv__count_rendered(j->r, RSV_RENDERED_LOADED);
     }
@@ -639,13 +645,13 @@ static int load_job_run(void *arg)
  * a time (a herd after a restart makes one copy, not one each). NULL: none.
  */
 static struct page_impl *stored_valid_page(struct rsv *r, const char *key, const char *fp,
-                                           enum stg_gen kind, uint64_t gen)
+                                           enum stg_gen kind, const char *project, uint64_t gen)
 {
     struct stg_rendered head;
-    struct load_job job = {r, key, fp, NULL, kind, gen, 0, false, NULL};
+    struct load_job job = {r, key, fp, NULL, kind, project, gen, 0, false, NULL};
     char *flight;
 
-    if (rsv__stored_valid(r, key, fp, kind, gen, &head, &job.fresh_until) != 0)
+    if (rsv__stored_valid(r, key, fp, kind, project, gen, &head, &job.fresh_until) != 0)
         return NULL;
     job.stamps = head.stamps;
     flight = xasprintf("load\n%s", key); /* never a render_sf key of a rendering */
@@ -724,9 +730,13 @@ int rsv_get_page(struct rsv *r, const char *route, const char *project, enum rsv
     if (rsv__find_route(r, route, &rt) != 0)
         return IMX_EINVAL;
     key = xasprintf("%s\n%s\n%d\n%u", route, project, (int)fmt, depth);
-    /* Read before the inputs: a file stored meanwhile makes this page stale at once. */
+    /*
+     * Read before the inputs: a file of this project stored meanwhile makes
+     * this page stale at once (files are registered under the normalized
+     * name, which `project` is: the server redirects other spellings).
+     */
     kind = rsv__gen_kind(r);
-    gen = stg_files_gen(r->stg, kind);
+    gen = stg_files_gen(r->stg, kind, project);
     p = cache_get_fresh(r->rendered, key, rsv__now(), gen);
     if (p) {
         *out = &p->pub;
@@ -734,7 +744,7 @@ int rsv_get_page(struct rsv *r, const char *route, const char *project, enum rsv
         return 0;
     }
     rsv__stored_fingerprint(r, &rt, project, fp);
-    p = stored_valid_page(r, key, fp, kind, gen);
+    p = stored_valid_page(r, key, fp, kind, project, gen);
     if (p) {
         *out = &p->pub;
         free(key);
@@ -750,7 +760,7 @@ int rsv_get_page(struct rsv *r, const char *route, const char *project, enum rsv
     buf_printf(&stamps, "gen=%llu;", (unsigned long long)gen);
     p = cache_get_same(r->rendered, key, buf_cstr(&stamps), fresh_until);
     if (!p) {
-        p = stored_page(r, key, fp, kind, gen, buf_cstr(&stamps), fresh_until);
+        p = stored_page(r, key, fp, kind, project, gen, buf_cstr(&stamps), fresh_until);
         if (p)
             rsv__count_rendered(r, RSV_RENDERED_REUSED);
     }
@@ -784,7 +794,7 @@ int rsv_get_cached(struct rsv *r, const char *route, const char *project, enum r
     /* The keys and generations of rsv_get_page and rsv_get_list. */
     if (project) {
         key = xasprintf("%s\n%s\n%d\n%u", route, project, (int)fmt, depth);
-        gen = stg_files_gen(r->stg, rsv__gen_kind(r));
+        gen = stg_files_gen(r->stg, rsv__gen_kind(r), project);
     } else {
         key = xasprintf("%s\n\n%d", route, (int)fmt);
     }
@@ -836,7 +846,7 @@ int rsv_get_list(struct rsv *r, const char *route, enum rsv_format fmt, struct r
     p = cache_get_fresh(r->rendered, key, rsv__now(), 0);
     if (!p) {
         rsv__stored_fingerprint(r, &rt, NULL, fp);
-        p = stored_valid_page(r, key, fp, STG_GEN_NONE, 0);
+        p = stored_valid_page(r, key, fp, STG_GEN_NONE, NULL, 0);
     }
     if (p) {
         *out = &p->pub;
@@ -864,7 +874,7 @@ int rsv_get_list(struct rsv *r, const char *route, enum rsv_format fmt, struct r
     /* The same lists as the page in memory or in the store: no sorting, no rendering. */
     p = cache_get_same(r->rendered, key, buf_cstr(&stamps), fresh_until);
     if (!p) {
-        p = stored_page(r, key, fp, STG_GEN_NONE, 0, buf_cstr(&stamps), fresh_until);
+        p = stored_page(r, key, fp, STG_GEN_NONE, NULL, 0, buf_cstr(&stamps), fresh_until);
         if (p)
             rsv__count_rendered(r, RSV_RENDERED_REUSED);
     }

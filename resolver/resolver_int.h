@@ -250,9 +250,13 @@ void rsv__markers_free(struct rsv__markers *m);
 /* ---- rendered pages kept in LMDB (stored.c) ---- */
 
 /*
- * The files generation (storage.h) that pages of r depend on: what online
- * pages show of the file table moves STG_GEN_LEARNED; offline pages also
- * list only stored files, which any digest change moves (STG_GEN_STORED).
+ * The kind of files generation (storage.h) that pages of r depend on: what
+ * online pages show of the file table moves STG_GEN_LEARNED; offline pages
+ * also list only stored files, which any digest change moves
+ * (STG_GEN_STORED). A project page reads its project's value
+ * (stg_files_gen(stg, kind, project), with the normalized name the files
+ * were registered under: project.c), so a file stored for another project
+ * leaves it valid; project lists read no files (STG_GEN_NONE).
  */
 enum stg_gen rsv__gen_kind(const struct rsv *r);
 
@@ -269,23 +273,26 @@ void rsv__stored_fingerprint(const struct rsv *r, const struct rsv__route *rt,
 
 /*
  * A rendering stored under key that still holds, decided without parsing,
- * merging or asking an upstream: same fingerprint, gen_kind and files_gen,
- * and every input page it read still fresh with the same stamp
+ * merging or asking an upstream: same fingerprint, gen_kind, project (the
+ * one whose generation gen is; NULL with STG_GEN_NONE) and files_gen, and
+ * every input page it read still fresh with the same stamp
  * (rsv__input_fresh). 0 with *out (read without the bytes: release with
  * stg_rendered_release) and *fresh_until (the earliest of its inputs'),
  * or IMX_ENOTFOUND (none, not valid, or undecodable).
  */
 int rsv__stored_valid(struct rsv *r, const char *key, const char *fp, enum stg_gen kind,
-                      uint64_t gen, struct stg_rendered *out /* OUT */,
+                      const char *project, uint64_t gen, struct stg_rendered *out /* OUT */,
                       int64_t *fresh_until /* OUT */);
 
 /*
  * The stored rendering of key made from exactly `stamps` (and fp, kind,
- * gen), with its bytes: the one copy out of LMDB. 0 with *out (release
- * with stg_rendered_release; body and gz may be taken), IMX_ENOTFOUND.
+ * project, gen), with its bytes: the one copy out of LMDB. 0 with *out
+ * (release with stg_rendered_release; body and gz may be taken),
+ * IMX_ENOTFOUND.
  */
 int rsv__stored_load(struct rsv *r, const char *key, const char *fp, enum stg_gen kind,
-                     uint64_t gen, const char *stamps, struct stg_rendered *out /* OUT */);
+                     const char *project, uint64_t gen, const char *stamps,
+                     struct stg_rendered *out /* OUT */);
 
 /*
  * Store a new rendering of key, in the background: the page is referenced
@@ -293,7 +300,8 @@ int rsv__stored_load(struct rsv *r, const char *key, const char *fp, enum stg_ge
  * gzips it (rsv_page_gzip: clients share that encoding) and writes it, so
  * the request that rendered it does not wait for either. Its inputs are
  * read from the first `inputs_len` bytes of `stamps` ("<index>=<stamp>;"
- * each, all for `project`, "" for lists). Written only when the store does
+ * each, all for `project`, "" for lists); `gen` is `project`'s value of
+ * generation `kind` unless kind is STG_GEN_NONE. Written only when the store does
  * not already have it. A failure (queue full, too large, map full) is
  * logged and counted (RSV_RENDERED_UNWRITTEN), never returned: the page is
  * served from memory. Read-only stores: nothing.

@@ -18,18 +18,22 @@
  *                list, the pinned names. A configuration change across a
  *                restart or reload changes it exactly for the pages it
  *                touches.
- *   files_gen    the files generation (storage.h) read before the inputs:
- *                STG_GEN_LEARNED online, STG_GEN_STORED offline, none for
- *                lists. storage moves it in the transaction that changes a
- *                file record, and keeps it across restarts.
+ *   files_gen    the files generation (storage.h) of the page's project,
+ *                read before the inputs: STG_GEN_LEARNED online,
+ *                STG_GEN_STORED offline, none for lists. storage moves a
+ *                project's in the transaction that changes a file record
+ *                its page lists (every project's for a record of unknown
+ *                project), and keeps them across restarts: storing a file
+ *                of one project leaves the other projects' renderings
+ *                valid.
  *   inputs       (index, project, stamp) of every upstream page the merge
  *                consulted, in order; the stamp follows the record's body
  *                (rsv__page_stamp), whose sha256 the record carries.
  *   stamps       the memory cache's identity string (inputs, computed
  *                hashes, generation), compared as a whole after a merge.
  *
- * Validation rule (rsv__stored_valid): same fingerprint, same generation,
- * and every input record fresh under the cache policy of SPEC section 6
+ * Validation rule (rsv__stored_valid): same fingerprint, same generation
+ * (kind, project and value), and every input record fresh under the cache policy of SPEC section 6
  * (any age offline) with the same stamp. It reads one record head per
  * input and nothing else: no parse, no merge, no upstream request. When an
  * input is stale the normal path runs (revalidation...), and if the stamps
@@ -133,9 +137,13 @@ static const char *key_for_log(const char *key, char out[160])
 
 /* Same fingerprint and generation: the header part of both checks below. */
 static bool same_basis(const struct stg_rendered *rec, const char *fp, enum stg_gen kind,
-                       uint64_t gen)
+                       const char *project, uint64_t gen)
 {
-    return rec->gen_kind == kind && rec->files_gen == gen && strcmp(rec->fingerprint, fp) == 0;
+    if (rec->gen_kind != kind || rec->files_gen != gen || strcmp(rec->fingerprint, fp) != 0)
+        return false;
+    /* Another project's value, or (schema 2) none: no telling what moved. */
+    return kind == STG_GEN_NONE ||
+           (rec->project && project && strcmp(rec->project, project) == 0);
 }
 
 static int read_rendering(struct rsv *r, const char *key, bool with_body,
@@ -151,7 +159,8 @@ static int read_rendering(struct rsv *r, const char *key, bool with_body,
 }
 
 int rsv__stored_valid(struct rsv *r, const char *key, const char *fp, enum stg_gen kind,
-                      uint64_t gen, struct stg_rendered *out, int64_t *fresh_until)
+                      const char *project, uint64_t gen, struct stg_rendered *out,
+                      int64_t *fresh_until)
 {
     struct stg_rendered rec;
     int64_t until = INT64_MAX;
@@ -160,7 +169,7 @@ int rsv__stored_valid(struct rsv *r, const char *key, const char *fp, enum stg_g
     rc = read_rendering(r, key, false, &rec);
     if (rc != 0)
         return rc;
-    if (!same_basis(&rec, fp, kind, gen) || rec.ninputs == 0)
+    if (!same_basis(&rec, fp, kind, project, gen) || rec.ninputs == 0)
         goto invalid;
     for (size_t i = 0; i < rec.ninputs; i++) {
         const struct stg_rendered_input *in = &rec.inputs[i];
@@ -181,7 +190,8 @@ invalid:
 }
 
 int rsv__stored_load(struct rsv *r, const char *key, const char *fp, enum stg_gen kind,
-                     uint64_t gen, const char *stamps, struct stg_rendered *out)
+                     const char *project, uint64_t gen, const char *stamps,
+                     struct stg_rendered *out)
 {
     struct stg_rendered rec;
     int rc;
@@ -190,7 +200,9 @@ int rsv__stored_load(struct rsv *r, const char *key, const char *fp, enum stg_ge
     rc = read_rendering(r, key, false, &rec);
     if (rc != 0)
         return rc;
-    rc = same_basis(&rec, fp, kind, gen) && strcmp(rec.stamps, stamps) == 0 ? 0 : IMX_ENOTFOUND;
+    rc = same_basis(&rec, fp, kind, project, gen) && strcmp(rec.stamps, stamps) == 0
+             ? 0
+             : IMX_ENOTFOUND;
     stg_rendered_release(&rec);
     if (rc != 0)
         return rc;
@@ -198,7 +210,7 @@ int rsv__stored_load(struct rsv *r, const char *key, const char *fp, enum stg_ge
     rc = read_rendering(r, key, true, &rec);
     if (rc != 0)
         return rc;
-    if (!same_basis(&rec, fp, kind, gen) || strcmp(rec.stamps, stamps) != 0) {
+    if (!same_basis(&rec, fp, kind, project, gen) || strcmp(rec.stamps, stamps) != 0) {
         stg_rendered_release(&rec);
         return IMX_ENOTFOUND;
     }
@@ -310,6 +322,7 @@ static void write_one(struct rsv *r, const struct write_job *j)
     rec.rendered_at = rsv__now();
     rec.fingerprint = j->fp;
     rec.gen_kind = j->kind;
+    rec.project = j->kind != STG_GEN_NONE ? j->project : NULL;
     rec.files_gen = j->gen;
     rec.stamps = j->stamps;
     rec.etag = j->page->etag;

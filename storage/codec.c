@@ -9,7 +9,9 @@
  *   file V1: str key, str index, str url, str filename, str expected_sha256,
  *            str sha256, i64 size, i64 last_access, str metadata_sha256,
  *            str metadata_expected_sha256
+ *   file V2: the V1 fields, then str project (NULL: unknown)
  *   rendered V1: see storage.h ("rendered pages")
+ *   rendered V2: V1 with str project after u64 files_gen
  *   str = u32 length then the bytes; length 0xffffffff means NULL.
  * A record must be consumed exactly. Strings other than bodies must not
  * contain NUL (they become C strings). Anything else is IMX_ECORRUPT:
@@ -17,8 +19,12 @@
  *
  * Pages are written as V2 (the body's sha256 stored once, at write time, so
  * that stg_page_head and the resolver's stamps need not hash 1.7 MB again);
- * V1 pages are still decoded, their body hashed on read. To change a layout,
- * add a version and keep decoding the older ones.
+ * V1 pages are still decoded, their body hashed on read. Files are written as
+ * V2 (the project whose page lists the file, which picks the files
+ * generation a change of the record moves); V1 files, written before schema
+ * 3, decode with project NULL ("unknown": a change moves every project's
+ * generation). To change a layout, add a version and keep decoding the
+ * older ones.
  */
 #include "compat.h"
 
@@ -34,6 +40,7 @@
 #define STG_CODEC_V1 1
 #define STG_CODEC_V2 2
 #define STG_RENDERED_V1 1
+#define STG_RENDERED_V2 2
 #define STR_NULL_LEN 0xffffffffu
 
 /* ---- writer ---- */
@@ -416,6 +423,7 @@ void stg_file_release(struct stg_file *f)
     free(f->sha256);
     free(f->metadata_sha256);
     free(f->metadata_expected_sha256);
+    free(f->project);
     memset(f, 0, sizeof(*f));
 }
 
@@ -425,7 +433,7 @@ int stg__file_encode(const struct stg_file *f, struct buf *out)
 
     if (f->key == NULL || f->key[0] == '\0')
         return IMX_EINVAL;
-    rc = put_u8(out, STG_CODEC_V1);
+    rc = put_u8(out, STG_CODEC_V2);
     if (rc == 0)
         rc = put_str(out, f->key);
     if (rc == 0)
@@ -446,6 +454,8 @@ int stg__file_encode(const struct stg_file *f, struct buf *out)
         rc = put_str(out, f->metadata_sha256);
     if (rc == 0)
         rc = put_str(out, f->metadata_expected_sha256);
+    if (rc == 0)
+        rc = put_str(out, f->project);
     return rc;
 }
 
@@ -459,7 +469,7 @@ int stg_file_decode(const void *v, size_t vlen, struct stg_file *out)
     assert(v != NULL || vlen == 0);
     memset(&f, 0, sizeof(f));
     rc = get_u8(&r, &ver);
-    if (rc == 0 && ver != STG_CODEC_V1)
+    if (rc == 0 && ver != STG_CODEC_V1 && ver != STG_CODEC_V2)
         rc = IMX_ECORRUPT;
     if (rc == 0)
         rc = get_str(&r, &f.key);
@@ -483,6 +493,8 @@ int stg_file_decode(const void *v, size_t vlen, struct stg_file *out)
         rc = get_str(&r, &f.metadata_sha256);
     if (rc == 0)
         rc = get_str(&r, &f.metadata_expected_sha256);
+    if (rc == 0 && ver == STG_CODEC_V2)
+        rc = get_str(&r, &f.project);
     if (rc == 0 && r.p != r.end)
         rc = IMX_ECORRUPT;
     if (rc != 0) {
@@ -535,6 +547,15 @@ static int put_many_key(void *ctx, size_t i, const void **k, size_t *klen)
     return 0;
 }
 
+const char *stg__file_project_merge(const char *stored, const char *page)
+{
+    if (page == NULL)
+        return stored;
+    if (stored == NULL || strcmp(stored, page) == 0)
+        return page;
+    return ""; /* a second project lists it (or "" already said so): several */
+}
+
 /* True when an advertised digest contradicts a stored one. */
 static bool digest_conflict(const char *expected, const char *stored)
 {
@@ -571,6 +592,7 @@ static int put_many_val(void *ctx, size_t i, const void *v, size_t vlen, struct 
             merged.last_access = prev.last_access;
         if (merged.size < 0 || kept_blob)
             merged.size = prev.size;
+        merged.project = (char *)stg__file_project_merge(prev.project, f[i].project);
     }
     rc = stg__file_encode(&merged, out);
     if (have_prev)
@@ -607,10 +629,10 @@ int stg_file_touch(struct stg *s, const char *key, int64_t now)
 
 /* ---- files generations: what a file record write changes ---- */
 
-/* The digests of a file record, as slices of it (NULL when absent). */
+/* The digests and the project of a file record, as slices of it (NULL when absent). */
 struct digests {
-    const char *expected, *sha256, *md_expected, *md_sha256;
-    size_t expected_len, sha256_len, md_expected_len, md_sha256_len;
+    const char *expected, *sha256, *md_expected, *md_sha256, *project;
+    size_t expected_len, sha256_len, md_expected_len, md_sha256_len, project_len;
 };
 
 static int file_digests(const void *v, size_t vlen, struct digests *d)
@@ -624,7 +646,7 @@ static int file_digests(const void *v, size_t vlen, struct digests *d)
 
     memset(d, 0, sizeof(*d));
     rc = get_u8(&r, &ver);
-    if (rc == 0 && ver != STG_CODEC_V1)
+    if (rc == 0 && ver != STG_CODEC_V1 && ver != STG_CODEC_V2)
         rc = IMX_ECORRUPT;
     for (int i = 0; i < 4 && rc == 0; i++) /* key, index, url, filename */
         rc = get_slice(&r, true, &p, &n);
@@ -640,6 +662,8 @@ static int file_digests(const void *v, size_t vlen, struct digests *d)
         rc = get_slice(&r, true, &d->md_sha256, &d->md_sha256_len);
     if (rc == 0)
         rc = get_slice(&r, true, &d->md_expected, &d->md_expected_len);
+    if (rc == 0 && ver == STG_CODEC_V2)
+        rc = get_slice(&r, true, &d->project, &d->project_len);
     if (rc == 0 && r.p != r.end)
         rc = IMX_ECORRUPT;
     return rc;
@@ -666,9 +690,12 @@ static unsigned digest_delta(const char *exp_a, const char *got_a, size_t got_a_
     return 1u << STG_GEN_STORED;
 }
 
-unsigned stg__file_gen_delta(const void *old, size_t olen, const void *nv, size_t nlen)
+void stg__file_gen_delta(const void *old, size_t olen, const void *nv, size_t nlen,
+                         struct stg__gen_moves *m)
 {
+    const unsigned both = (1u << STG_GEN_STORED) | (1u << STG_GEN_LEARNED);
     struct digests a, b;
+    unsigned mask;
 
     /*
      * An absent record advertises nothing to show: only the side that
@@ -679,11 +706,29 @@ unsigned stg__file_gen_delta(const void *old, size_t olen, const void *nv, size_
     memset(&b, 0, sizeof(b));
     a.expected = a.md_expected = b.expected = b.md_expected = "";
     if ((old != NULL && file_digests(old, olen, &a) != 0) ||
-        (nv != NULL && file_digests(nv, nlen, &b) != 0))
-        return (1u << STG_GEN_STORED) | (1u << STG_GEN_LEARNED);
-    return digest_delta(a.expected, a.sha256, a.sha256_len, b.expected, b.sha256, b.sha256_len) |
+        (nv != NULL && file_digests(nv, nlen, &b) != 0)) {
+        stg__gen_moves_add(m, NULL, 0, both); /* whose record it was is unknown */
+        return;
+    }
+    mask = digest_delta(a.expected, a.sha256, a.sha256_len, b.expected, b.sha256, b.sha256_len) |
            digest_delta(a.md_expected, a.md_sha256, a.md_sha256_len, b.md_expected, b.md_sha256,
                         b.md_sha256_len);
+    /*
+     * Registered again under another project: changes of the record so far
+     * moved the old project's generations only, while the new project's
+     * page (or, for "" or NULL, any page) may show it. Both move, whatever
+     * the digests did. (From unknown or "", every change moved everyone's.)
+     */
+    if (old != NULL && nv != NULL && a.project != NULL && a.project_len > 0 &&
+        !slice_eq(a.project, a.project_len, b.project, b.project_len))
+        mask = both;
+    if (mask == 0)
+        return;
+    /* Pages of the old record's project showed it, pages of the new one's will. */
+    if (old != NULL)
+        stg__gen_moves_add(m, a.project, a.project_len, mask);
+    if (nv != NULL)
+        stg__gen_moves_add(m, b.project, b.project_len, mask);
 }
 
 /* ---- rendered pages ---- */
@@ -693,6 +738,7 @@ void stg_rendered_release(struct stg_rendered *r)
     if (r == NULL)
         return;
     free(r->fingerprint);
+    free(r->project);
     free(r->stamps);
     for (size_t i = 0; i < r->ninputs; i++) {
         free(r->inputs[i].index);
@@ -725,6 +771,8 @@ int stg__rendered_encode(const struct stg_rendered *r, struct buf *out)
         return IMX_EINVAL;
     if (r->gen_kind < STG_GEN_NONE || r->gen_kind >= STG_GEN__N)
         return IMX_EINVAL;
+    if (r->gen_kind != STG_GEN_NONE && r->project == NULL)
+        return IMX_EINVAL; /* whose files generation would it be? */
     if (r->ninputs > STG_RENDERED_MAX_INPUTS || (r->inputs == NULL && r->ninputs != 0))
         return IMX_EINVAL;
     for (size_t i = 0; i < r->ninputs; i++) {
@@ -732,7 +780,7 @@ int stg__rendered_encode(const struct stg_rendered *r, struct buf *out)
         if (in->index == NULL || in->project == NULL || in->stamp == NULL)
             return IMX_EINVAL;
     }
-    rc = put_u8(out, STG_RENDERED_V1);
+    rc = put_u8(out, STG_RENDERED_V2);
     if (rc == 0)
         rc = put_u64(out, (uint64_t)r->rendered_at);
     if (rc == 0)
@@ -741,6 +789,8 @@ int stg__rendered_encode(const struct stg_rendered *r, struct buf *out)
         rc = put_u8(out, (uint8_t)r->gen_kind);
     if (rc == 0)
         rc = put_u64(out, r->files_gen);
+    if (rc == 0)
+        rc = put_str(out, r->gen_kind != STG_GEN_NONE ? r->project : NULL);
     if (rc == 0)
         rc = put_str(out, r->stamps);
     if (rc == 0)
@@ -792,7 +842,7 @@ int stg_rendered_decode(const void *v, size_t vlen, bool with_body, struct stg_r
     assert(v != NULL || vlen == 0);
     memset(&rr, 0, sizeof(rr));
     rc = get_u8(&r, &ver);
-    if (rc == 0 && ver != STG_RENDERED_V1)
+    if (rc == 0 && ver != STG_RENDERED_V1 && ver != STG_RENDERED_V2)
         rc = IMX_ECORRUPT;
     if (rc == 0)
         rc = get_i64(&r, &rr.rendered_at);
@@ -806,6 +856,16 @@ int stg_rendered_decode(const void *v, size_t vlen, bool with_body, struct stg_r
     if (rc == 0)
         rc = get_i64(&r, &gen);
     rr.files_gen = (uint64_t)gen;
+    /*
+     * V1 (schema 2) named no project: its files_gen was the one global
+     * value, which no project's generation is. Read with project NULL, it
+     * never matches one (gc drops it, the resolver renders again).
+     */
+    if (rc == 0 && ver == STG_RENDERED_V2)
+        rc = get_str(&r, &rr.project);
+    if (rc == 0 && ver == STG_RENDERED_V2 &&
+        (rr.gen_kind != STG_GEN_NONE) != (rr.project != NULL))
+        rc = IMX_ECORRUPT;
     if (rc == 0)
         rc = get_str(&r, &rr.stamps);
     if (rc == 0)
@@ -888,6 +948,9 @@ static bool rendered_same(void *ctx, const void *v, size_t vlen)
     same = have.gen_kind == want->gen_kind && have.files_gen == want->files_gen &&
            strcmp(have.fingerprint, want->fingerprint) == 0 &&
            strcmp(have.stamps, want->stamps) == 0;
+    /* Not when only the project differs (e.g. a V1 record, which names none). */
+    if (same && want->gen_kind != STG_GEN_NONE)
+        same = have.project != NULL && strcmp(have.project, want->project) == 0;
     stg_rendered_release(&have);
     return same;
 }

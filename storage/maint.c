@@ -35,7 +35,7 @@
  * Rendered pages (STG_DB_RENDERED) are derived data: a bundle leaves them
  * out (the importing server renders its own, under its own configuration),
  * gc deletes those that can never be served again (their files generation
- * is not the store's any more, or they do not decode), fsck deletes
+ * is not their project's any more, or they do not decode), fsck deletes
  * undecodable ones on a writable store.
  *
  * gc and the running server: the server holds the read-write lock, so gc on
@@ -563,7 +563,10 @@ static int clear_refs(struct stg *s, const struct ref_set *victims)
 
 /* ---- rendered pages (derived data) ---- */
 
-/* A rendering that can never be served: undecodable, or made for another files generation. */
+/*
+ * A rendering that can never be served: undecodable, or made for another
+ * files generation of its project (or naming none: written before schema 3).
+ */
 static bool rendered_dead(void *ctx, const void *v, size_t vlen)
 {
     struct stg *s = ctx;
@@ -572,7 +575,8 @@ static bool rendered_dead(void *ctx, const void *v, size_t vlen)
 
     if (stg_rendered_decode(v, vlen, false, &r) != 0)
         return true;
-    dead = r.gen_kind != STG_GEN_NONE && r.files_gen != stg_files_gen(s, r.gen_kind);
+    dead = r.gen_kind != STG_GEN_NONE &&
+           (r.project == NULL || r.files_gen != stg_files_gen(s, r.gen_kind, r.project));
     stg_rendered_release(&r);
     return dead;
 }
@@ -1935,6 +1939,15 @@ static int merge_file(struct merge_ctx *m, const struct rec *r, const void *v, s
     }
     if (theirs.last_access > mine.last_access)
         mine.last_access = theirs.last_access;
+    {
+        /* The same rule as a page registering it again (stg_file_put_many). */
+        char *project = NULL;
+        const char *keep = stg__file_project_merge(mine.project, theirs.project);
+        if (keep != NULL)
+            project = xstrdup(keep);
+        free(mine.project);
+        mine.project = project;
+    }
     rc = stg__file_encode(&mine, out);
     stg_file_release(&mine);
     stg_file_release(&theirs);

@@ -18,10 +18,11 @@
  *    (mdb_reader_check) and on demand (stg_reader_check).
  *
  * Every write of STG_DB_FILES (stg_put, stg_del, stg__update,
- * stg__put_many) asks codec.c which files generations it moves and bumps
- * them in STG_DB_META inside the same write transaction; the in-memory
- * copies are raised after the commit, so a reader that reads a generation
- * before the records can only see an older value, never a newer one.
+ * stg__put_many) asks codec.c which files generations it moves, for which
+ * projects' buckets or for all (stg__gen_moves), and bumps them in
+ * STG_DB_META inside the same write transaction; the in-memory copies are
+ * raised after the commit, so a reader that reads a generation before the
+ * records can only see an older value, never a newer one.
  *
  * stg_open also creates the directory layout and takes the data_dir lock
  * (read-write opens only) before blob.c empties tmp/.
@@ -190,6 +191,16 @@ bad:
 
 /* ---- files generations (storage.h) ---- */
 
+/*
+ * value(which, project) = the shared part + the project's bucket, both kept
+ * in STG_DB_META (16 bytes each: LEARNED then STORED, u64 little-endian):
+ * "files_gen" for the shared part (the key schema 2 used for its one global
+ * pair), "files_gen/<b>" (decimal, no leading zeros) for bucket b, written
+ * the first time b moves. A bump writes only the keys it moves.
+ */
+#define GEN_BUCKET_PREFIX "files_gen/"
+#define GEN_VALUE_SIZE 16
+
 static uint64_t get_le64(const unsigned char *p)
 {
     uint64_t v = 0;
@@ -205,13 +216,86 @@ static void put_le64(unsigned char *p, uint64_t v)
         p[i] = (unsigned char)(v >> (8 * i));
 }
 
-/*
- * Read the stored generations into gen[] (zeros when the record is absent).
- * A record of the wrong size is IMX_ECORRUPT.
- */
-static int gen_read(struct stg *s, MDB_txn *txn, uint64_t gen[STG_GEN__N])
+unsigned stg__gen_bucket(const char *project, size_t len)
 {
-    MDB_val k = {sizeof(gen_key) - 1, (void *)gen_key};
+    uint64_t h = 14695981039346656037ULL; /* FNV-1a 64 */
+
+    for (size_t i = 0; i < len; i++) {
+        h ^= (unsigned char)project[i];
+        h *= 1099511628211ULL;
+    }
+    return (unsigned)(h % STG_GEN_BUCKETS);
+}
+
+void stg__gen_moves_add(struct stg__gen_moves *m, const char *project, size_t len,
+                        unsigned mask)
+{
+    unsigned b;
+
+    if (mask == 0)
+        return;
+    if (project == NULL || len == 0) {
+        m->all |= mask;
+        return;
+    }
+    b = stg__gen_bucket(project, len);
+    for (size_t i = 0; i < m->n; i++) {
+        if (m->b[i].bucket == b) {
+            m->b[i].mask |= mask;
+            return;
+        }
+    }
+    if (m->n == STG_GEN_MOVES_MAX) {
+        m->all |= mask; /* a batch of many projects (an import): moving all is always safe */
+        return;
+    }
+    m->b[m->n].bucket = b;
+    m->b[m->n].mask = mask;
+    m->n++;
+}
+
+static size_t gen_bucket_key(unsigned b, char out[32])
+{
+    return (size_t)snprintf(out, 32, GEN_BUCKET_PREFIX "%u", b);
+}
+
+/* The bucket a "files_gen/<b>" key names; false for any other key. */
+static bool gen_bucket_parse(const void *key, size_t klen, unsigned *b)
+{
+    const char *k = key;
+    size_t plen = sizeof(GEN_BUCKET_PREFIX) - 1;
+    unsigned v = 0;
+
+    if (klen <= plen || klen > plen + 4 || memcmp(k, GEN_BUCKET_PREFIX, plen) != 0)
+        return false;
+    if (k[plen] == '0' && klen > plen + 1)
+        return false; /* not how gen_bucket_key writes it */
+    for (size_t i = plen; i < klen; i++) {
+        if (k[i] < '0' || k[i] > '9')
+            return false;
+        v = v * 10 + (unsigned)(k[i] - '0');
+    }
+    if (v >= STG_GEN_BUCKETS)
+        return false;
+    *b = v;
+    return true;
+}
+
+static void gen_decode(const MDB_val *v, uint64_t gen[STG_GEN__N])
+{
+    memset(gen, 0, STG_GEN__N * sizeof(*gen));
+    gen[STG_GEN_LEARNED] = get_le64(v->mv_data);
+    gen[STG_GEN_STORED] = get_le64((const unsigned char *)v->mv_data + 8);
+}
+
+/*
+ * Read the generation pair stored under key into gen[] (zeros when absent).
+ * A value of the wrong size is IMX_ECORRUPT.
+ */
+static int gen_read(struct stg *s, MDB_txn *txn, const char *key, size_t klen,
+                    uint64_t gen[STG_GEN__N])
+{
+    MDB_val k = {klen, (void *)key};
     MDB_val v;
     int mrc = mdb_get(txn, s->dbi[STG_DB_META], &k, &v);
 
@@ -220,17 +304,17 @@ static int gen_read(struct stg *s, MDB_txn *txn, uint64_t gen[STG_GEN__N])
         return 0;
     if (mrc != 0)
         return map_err(s, mrc, "reading the files generations");
-    if (v.mv_size != 16)
+    if (v.mv_size != GEN_VALUE_SIZE)
         return IMX_ECORRUPT;
-    gen[STG_GEN_LEARNED] = get_le64(v.mv_data);
-    gen[STG_GEN_STORED] = get_le64((const unsigned char *)v.mv_data + 8);
+    gen_decode(&v, gen);
     return 0;
 }
 
-static int gen_write(struct stg *s, MDB_txn *txn, const uint64_t gen[STG_GEN__N])
+static int gen_write(struct stg *s, MDB_txn *txn, const char *key, size_t klen,
+                     const uint64_t gen[STG_GEN__N])
 {
-    MDB_val k = {sizeof(gen_key) - 1, (void *)gen_key};
-    unsigned char val[16];
+    MDB_val k = {klen, (void *)key};
+    unsigned char val[GEN_VALUE_SIZE];
     MDB_val v = {sizeof(val), val};
 
     put_le64(val, gen[STG_GEN_LEARNED]);
@@ -240,89 +324,185 @@ static int gen_write(struct stg *s, MDB_txn *txn, const uint64_t gen[STG_GEN__N]
 }
 
 /*
- * Move the generations named by `mask` (bits 1u << enum stg_gen) inside the
- * caller's write transaction; `after` gets the values to publish once it
- * commits (gen_publish). A mask of 0 does nothing.
+ * Move the generations in `mask` of one pair (key, with its in-memory copy
+ * `cur`) inside the caller's write transaction; `after` gets the values
+ * written.
  */
-static int gen_bump(struct stg *s, MDB_txn *txn, unsigned mask, uint64_t after[STG_GEN__N])
+static int gen_bump_one(struct stg *s, MDB_txn *txn, const char *key, size_t klen, unsigned mask,
+                        atomic_ullong cur[STG_GEN__N], uint64_t after[STG_GEN__N])
 {
-    int rc;
+    int rc = gen_read(s, txn, key, klen, after);
 
-    if (mask == 0)
-        return 0;
-    rc = gen_read(s, txn, after);
-    if (rc == IMX_ECORRUPT)
-        rc = 0; /* rewritten below; renderings of the old values can only mismatch */
+    if (rc == IMX_ECORRUPT) {
+        /*
+         * Rewritten below from the in-memory copy: never lower than a value
+         * this process published, so no rendering it made can match again.
+         */
+        for (int g = 0; g < STG_GEN__N; g++)
+            after[g] = atomic_load(&cur[g]);
+        rc = 0;
+    }
     if (rc != 0)
         return rc;
     for (int g = STG_GEN_LEARNED; g < STG_GEN__N; g++) {
         if (mask & (1u << g))
             after[g]++;
     }
-    return gen_write(s, txn, after);
+    return gen_write(s, txn, key, klen, after);
 }
 
 /*
- * After a commit: raise the in-memory copies (never lower them: two writers
- * may publish out of commit order, and a reader must never see a value go
- * back to one an older rendering recorded).
+ * Apply m inside the caller's write transaction, filling its after values
+ * for gen_publish. A bucket's kinds that the shared part moves anyway are
+ * left out. An empty m does nothing.
  */
-static void gen_publish(struct stg *s, unsigned mask, const uint64_t after[STG_GEN__N])
+static int gen_bump(struct stg *s, MDB_txn *txn, struct stg__gen_moves *m)
+{
+    char key[32];
+    int rc = 0;
+
+    if (m->all != 0)
+        rc = gen_bump_one(s, txn, gen_key, sizeof(gen_key) - 1, m->all, s->gen_all,
+                          m->all_after);
+    for (size_t i = 0; i < m->n && rc == 0; i++) {
+        m->b[i].mask &= ~m->all;
+        if (m->b[i].mask == 0)
+            continue;
+        rc = gen_bump_one(s, txn, key, gen_bucket_key(m->b[i].bucket, key), m->b[i].mask,
+                          s->gen_bucket[m->b[i].bucket], m->b[i].after);
+    }
+    return rc;
+}
+
+/*
+ * Raise in-memory copies (never lower them: two writers may publish out of
+ * commit order, and a reader must never see a value go back to one an older
+ * rendering recorded).
+ */
+static void gen_raise(atomic_ullong cur[STG_GEN__N], unsigned mask,
+                      const uint64_t after[STG_GEN__N])
 {
     for (int g = STG_GEN_LEARNED; g < STG_GEN__N; g++) {
-        unsigned long long cur;
+        unsigned long long v;
         if (!(mask & (1u << g)))
             continue;
-        cur = atomic_load(&s->files_gen[g]);
-        while (cur < after[g] && !atomic_compare_exchange_weak(&s->files_gen[g], &cur, after[g]))
+        v = atomic_load(&cur[g]);
+        while (v < after[g] && !atomic_compare_exchange_weak(&cur[g], &v, after[g]))
             ;
     }
 }
 
-/* The generations a write of db moves (only STG_DB_FILES moves any). */
-static unsigned gen_delta(enum stg_db db, const MDB_val *old, const void *nv, size_t nlen)
+/* After the commit of a transaction that applied m (gen_bump). */
+static void gen_publish(struct stg *s, const struct stg__gen_moves *m)
 {
-    if (db != STG_DB_FILES)
-        return 0;
-    return stg__file_gen_delta(old ? old->mv_data : NULL, old ? old->mv_size : 0, nv, nlen);
+    gen_raise(s->gen_all, m->all, m->all_after);
+    for (size_t i = 0; i < m->n; i++)
+        gen_raise(s->gen_bucket[m->b[i].bucket], m->b[i].mask, m->b[i].after);
 }
 
-uint64_t stg_files_gen(struct stg *s, enum stg_gen which)
+/* Gather the generations a write of db moves (only STG_DB_FILES moves any). */
+static void gen_delta(enum stg_db db, const MDB_val *old, const void *nv, size_t nlen,
+                      struct stg__gen_moves *m)
 {
+    if (db != STG_DB_FILES)
+        return;
+    stg__file_gen_delta(old ? old->mv_data : NULL, old ? old->mv_size : 0, nv, nlen, m);
+}
+
+uint64_t stg_files_gen(struct stg *s, enum stg_gen which, const char *project)
+{
+    unsigned b;
+
     CHECK_OBJ(s, STG_MAGIC);
     assert(which >= STG_GEN_NONE && which < STG_GEN__N);
     if (which == STG_GEN_NONE)
         return 0;
-    return atomic_load(&s->files_gen[which]);
+    if (project == NULL)
+        project = "";
+    b = stg__gen_bucket(project, strlen(project));
+    /* Both parts only grow: their sum changes whenever either moves. */
+    return atomic_load(&s->gen_all[which]) + atomic_load(&s->gen_bucket[b][which]);
 }
 
 /*
- * Load the generations at open. An unreadable record cannot be trusted to
- * invalidate anything: a writable open starts them again at 0 and empties
- * STG_DB_RENDERED (derived data) in the same transaction; a read-only one
- * uses 0.
+ * Load the generations at open. A record that does not read (a wrong size,
+ * a key under "files_gen/" that names no bucket) cannot be trusted to
+ * invalidate anything: a writable open empties STG_DB_RENDERED (derived
+ * data) and rewrites the shared pair as 0 or deletes the bad bucket key,
+ * in the same transaction; a read-only one uses 0 for them.
  */
 static int gen_load(struct stg *s, MDB_txn *txn)
 {
+    MDB_cursor *cur = NULL;
+    MDB_val k = {sizeof(GEN_BUCKET_PREFIX) - 1, (void *)GEN_BUCKET_PREFIX};
+    MDB_val v;
     uint64_t gen[STG_GEN__N];
-    int rc = gen_read(s, txn, gen);
+    MDB_val *bad = NULL; /* copies of the bad keys (they may hold any byte) */
+    size_t nbad = 0, cap = 0;
+    bool bad_all = false;
+    int mrc;
+    int rc;
 
+    rc = gen_read(s, txn, gen_key, sizeof(gen_key) - 1, gen);
     if (rc == IMX_ECORRUPT) {
-        log_warnx("metadata store '%s' has an unreadable files generation record%s",
-                  s->lmdb_dir, s->read_only ? "" : "; rendered pages dropped");
+        bad_all = true;
         memset(gen, 0, sizeof(gen));
         rc = 0;
-        if (!s->read_only) {
-            rc = map_err(s, mdb_drop(txn, s->dbi[STG_DB_RENDERED], 0), "dropping rendered pages");
-            if (rc == 0)
-                rc = gen_write(s, txn, gen);
-        }
     }
     if (rc != 0)
-        return rc;
+        goto out;
     for (int g = 0; g < STG_GEN__N; g++)
-        atomic_store(&s->files_gen[g], gen[g]);
-    return 0;
+        atomic_store(&s->gen_all[g], gen[g]);
+
+    rc = map_err(s, mdb_cursor_open(txn, s->dbi[STG_DB_META], &cur), "opening a cursor");
+    if (rc != 0)
+        goto out;
+    for (mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); mrc == 0;
+         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        unsigned b = 0;
+
+        if (k.mv_size < sizeof(GEN_BUCKET_PREFIX) - 1 ||
+            memcmp(k.mv_data, GEN_BUCKET_PREFIX, sizeof(GEN_BUCKET_PREFIX) - 1) != 0)
+            break; /* keys are sorted: past the prefix */
+        if (!gen_bucket_parse(k.mv_data, k.mv_size, &b) || v.mv_size != GEN_VALUE_SIZE) {
+            bad = xgrow(bad, &cap, nbad + 1, sizeof(*bad));
+            bad[nbad].mv_size = k.mv_size;
+            bad[nbad].mv_data = xmemdup(k.mv_data, k.mv_size);
+            nbad++;
+            continue;
+        }
+        gen_decode(&v, gen);
+        for (int g = 0; g < STG_GEN__N; g++)
+            atomic_store(&s->gen_bucket[b][g], gen[g]);
+    }
+    if (mrc != 0 && mrc != MDB_NOTFOUND) {
+        rc = map_err(s, mrc, "reading the files generations");
+        goto out;
+    }
+    mdb_cursor_close(cur);
+    cur = NULL;
+    if (!bad_all && nbad == 0)
+        goto out;
+
+    log_warnx("metadata store '%s' has an unreadable files generation record%s", s->lmdb_dir,
+              s->read_only ? "" : "; rendered pages dropped");
+    if (s->read_only)
+        goto out;
+    rc = map_err(s, mdb_drop(txn, s->dbi[STG_DB_RENDERED], 0), "dropping rendered pages");
+    if (rc == 0 && bad_all) {
+        memset(gen, 0, sizeof(gen));
+        rc = gen_write(s, txn, gen_key, sizeof(gen_key) - 1, gen);
+    }
+    for (size_t i = 0; i < nbad && rc == 0; i++)
+        rc = map_err(s, mdb_del(txn, s->dbi[STG_DB_META], &bad[i], NULL),
+                     "deleting a files generation record");
+out:
+    if (cur != NULL)
+        mdb_cursor_close(cur);
+    for (size_t i = 0; i < nbad; i++)
+        free(bad[i].mv_data);
+    free(bad);
+    return rc;
 }
 
 /*
@@ -450,8 +630,11 @@ int stg_open(const struct stg_opts *opts, struct stg **out)
     s->tmp_dir = xasprintf("%s/tmp", s->data_dir);
     atomic_init(&s->map_full_logged_at, 0);
     atomic_init(&s->readers_cleared, 0);
-    for (int g = 0; g < STG_GEN__N; g++)
-        atomic_init(&s->files_gen[g], 0);
+    for (int g = 0; g < STG_GEN__N; g++) {
+        atomic_init(&s->gen_all[g], 0);
+        for (unsigned b = 0; b < STG_GEN_BUCKETS; b++)
+            atomic_init(&s->gen_bucket[b][g], 0);
+    }
 
     if (s->read_only) {
         if (stat(s->lmdb_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
@@ -566,8 +749,7 @@ int stg_put(struct stg *s, enum stg_db db, const void *key, size_t klen, const v
     MDB_val k = {klen, (void *)key};
     MDB_val v = {vlen, (void *)val};
     MDB_val old;
-    uint64_t gen[STG_GEN__N];
-    unsigned moved = 0;
+    struct stg__gen_moves moves;
     int rc;
 
     CHECK_OBJ(s, STG_MAGIC);
@@ -577,6 +759,7 @@ int stg_put(struct stg *s, enum stg_db db, const void *key, size_t klen, const v
         return IMX_EINVAL;
     if (val == NULL)
         v.mv_data = (void *)"";
+    memset(&moves, 0, sizeof(moves));
     rc = txn_begin(s, true, &txn);
     if (rc != 0)
         goto out;
@@ -586,9 +769,9 @@ int stg_put(struct stg *s, enum stg_db db, const void *key, size_t klen, const v
             rc = map_err(s, mrc, "reading");
             goto out;
         }
-        moved = gen_delta(db, mrc == 0 ? &old : NULL, v.mv_data, v.mv_size);
+        gen_delta(db, mrc == 0 ? &old : NULL, v.mv_data, v.mv_size, &moves);
     }
-    rc = gen_bump(s, txn, moved, gen);
+    rc = gen_bump(s, txn, &moves);
     if (rc != 0)
         goto out;
     rc = map_err(s, mdb_put(txn, s->dbi[db], &k, &v, 0), "writing");
@@ -598,7 +781,7 @@ int stg_put(struct stg *s, enum stg_db db, const void *key, size_t klen, const v
     txn = NULL;
     if (rc == 0) {
         note_write_ok(s);
-        gen_publish(s, moved, gen);
+        gen_publish(s, &moves);
     }
 out:
     if (txn != NULL)
@@ -613,13 +796,13 @@ int stg__update(struct stg *s, enum stg_db db, const void *key, size_t klen,
     MDB_val k = {klen, (void *)key};
     MDB_val v;
     struct buf nv;
-    uint64_t gen[STG_GEN__N];
-    unsigned moved;
+    struct stg__gen_moves moves;
     int rc;
 
     CHECK_OBJ(s, STG_MAGIC);
     assert(db >= 0 && db < STG_DB_COUNT_);
     buf_init(&nv, BUF_NOMAX);
+    memset(&moves, 0, sizeof(moves));
     if (!key_ok(klen)) {
         rc = IMX_EINVAL;
         goto out;
@@ -633,8 +816,8 @@ int stg__update(struct stg *s, enum stg_db db, const void *key, size_t klen,
     rc = fn(ctx, v.mv_data, v.mv_size, &nv);
     if (rc != 0)
         goto out;
-    moved = gen_delta(db, &v, nv.p != NULL ? nv.p : "", nv.len);
-    rc = gen_bump(s, txn, moved, gen);
+    gen_delta(db, &v, nv.p != NULL ? nv.p : "", nv.len, &moves);
+    rc = gen_bump(s, txn, &moves);
     if (rc != 0)
         goto out;
     v.mv_size = nv.len;
@@ -646,7 +829,7 @@ int stg__update(struct stg *s, enum stg_db db, const void *key, size_t klen,
     txn = NULL;
     if (rc == 0) {
         note_write_ok(s);
-        gen_publish(s, moved, gen);
+        gen_publish(s, &moves);
     }
 out:
     if (txn != NULL)
@@ -664,14 +847,14 @@ int stg__put_many(struct stg *s, enum stg_db db, size_t n,
     MDB_txn *txn = NULL;
     MDB_val k, v;
     struct buf nv;
-    uint64_t gen[STG_GEN__N];
-    unsigned moved = 0;
+    struct stg__gen_moves moves;
     int mrc;
     int rc;
 
     CHECK_OBJ(s, STG_MAGIC);
     assert(db >= 0 && db < STG_DB_COUNT_);
     buf_init(&nv, BUF_NOMAX);
+    memset(&moves, 0, sizeof(moves));
     if (n == 0) {
         rc = 0;
         goto out;
@@ -702,21 +885,21 @@ int stg__put_many(struct stg *s, enum stg_db db, size_t n,
         rc = val_fn(ctx, i, v.mv_data, v.mv_size, &nv);
         if (rc != 0)
             goto out;
-        moved |= gen_delta(db, mrc == 0 ? &v : NULL, nv.p != NULL ? nv.p : "", nv.len);
+        gen_delta(db, mrc == 0 ? &v : NULL, nv.p != NULL ? nv.p : "", nv.len, &moves);
         v.mv_size = nv.len;
         v.mv_data = nv.p != NULL ? nv.p : (void *)"";
         rc = map_err(s, mdb_put(txn, s->dbi[db], &k, &v, 0), "writing");
         if (rc != 0)
             goto out;
     }
-    rc = gen_bump(s, txn, moved, gen);
+    rc = gen_bump(s, txn, &moves);
     if (rc != 0)
         goto out;
     rc = txn_commit(s, txn);
     txn = NULL;
     if (rc == 0) {
         note_write_ok(s);
-        gen_publish(s, moved, gen);
+        gen_publish(s, &moves);
     }
 out:
     if (txn != NULL)
@@ -730,14 +913,14 @@ int stg_del(struct stg *s, enum stg_db db, const void *key, size_t klen)
     MDB_txn *txn = NULL;
     MDB_val k = {klen, (void *)key};
     MDB_val old;
-    uint64_t gen[STG_GEN__N];
-    unsigned moved = 0;
+    struct stg__gen_moves moves;
     int rc;
 
     CHECK_OBJ(s, STG_MAGIC);
     assert(db >= 0 && db < STG_DB_COUNT_);
     if (!key_ok(klen))
         return IMX_EINVAL;
+    memset(&moves, 0, sizeof(moves));
     rc = txn_begin(s, true, &txn);
     if (rc != 0)
         goto out;
@@ -745,9 +928,9 @@ int stg_del(struct stg *s, enum stg_db db, const void *key, size_t klen)
         rc = map_err(s, mdb_get(txn, s->dbi[db], &k, &old), "reading");
         if (rc != 0)
             goto out;
-        moved = gen_delta(db, &old, NULL, 0);
+        gen_delta(db, &old, NULL, 0, &moves);
     }
-    rc = gen_bump(s, txn, moved, gen);
+    rc = gen_bump(s, txn, &moves);
     if (rc != 0)
         goto out;
     rc = map_err(s, mdb_del(txn, s->dbi[db], &k, NULL), "deleting");
@@ -756,7 +939,7 @@ int stg_del(struct stg *s, enum stg_db db, const void *key, size_t klen)
     rc = txn_commit(s, txn);
     txn = NULL;
     if (rc == 0)
-        gen_publish(s, moved, gen);
+        gen_publish(s, &moves);
 out:
     if (txn != NULL)
         mdb_txn_abort(txn);

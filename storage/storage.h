@@ -65,11 +65,14 @@ bool stg_read_only(const struct stg *s);
  * Schema version stored in STG_DB_META under key "schema_version" (ASCII
  * decimal). 1: the first layout. 2: page records may carry their body's
  * sha256 (codec V2), STG_DB_RENDERED holds rendered pages, STG_DB_META the
- * files generations. A read-write stg_open raises an older store's record to
- * this version (older records stay readable), so an older build refuses the
- * store instead of misreading it.
+ * files generations. 3: file records may carry their project (codec V2),
+ * files generations are per project (a shared part and buckets, "files
+ * generations" below), rendered pages name their project (V2; V1 ones are
+ * never current again, so nothing needs rewriting). A read-write stg_open
+ * raises an older store's record to this version (older records stay
+ * readable), so an older build refuses the store instead of misreading it.
  */
-#define STG_SCHEMA_VERSION 2
+#define STG_SCHEMA_VERSION 3
 /* Longest key LMDB accepts (its default MDB_MAXKEYSIZE); longer or empty keys give IMX_EINVAL. */
 #define STG_MAX_KEY 511
 
@@ -169,6 +172,11 @@ struct stg_file {
     int64_t last_access;  /* unix seconds */
     char *metadata_sha256;/* sha256 of the PEP 658 .metadata blob when stored, else NULL */
     char *metadata_expected_sha256; /* advertised by upstream, NULL when unknown */
+    char *project;        /* normalized name of the project whose page lists the file
+                             (the resolver's registration), which picks the files
+                             generation a change of this record moves. NULL: unknown
+                             (records written before schema 3); "": the pages of
+                             several projects list it. Both move every project's. */
 };
 
 void stg_file_release(struct stg_file *f); /* NULL-safe */
@@ -187,7 +195,10 @@ int stg_file_put(struct stg *s, const struct stg_file *f);
  * f[i] leaves it unset: sha256 and metadata_sha256 (unless f[i]'s expected
  * digest now differs from them: then the stale digest is dropped so the file
  * is fetched again), last_access (when 0), size (when < 0, or when the
- * stored sha256 is kept). A stored record that does not decode is replaced.
+ * stored sha256 is kept), project (when NULL). A record registered under
+ * another project before becomes project "" (several projects list it: a
+ * change of it moves every project's generation from then on). A stored
+ * record that does not decode is replaced.
  * 0, IMX_EINVAL (a missing or bad key; nothing written), IMX_ETOOLARGE, or a
  * stg_put error (nothing written).
  */
@@ -205,14 +216,31 @@ int stg_file_decode(const void *v, size_t vlen, struct stg_file *out /* OUT */);
 /*
  * What pages show of the file table (a sha256 computed on download, PEP 658
  * metadata read out of a stored wheel, offline: only files whose bytes are
- * stored) changes without any upstream page changing. Two counters say when
- * a rendering made from the file table may be out of date. They are kept in
- * STG_DB_META under "files_gen" (two u64, little-endian) and moved by meta.c
- * in the same write transaction as the change of STG_DB_FILES that moves
- * them, whichever function writes it (stg_put/stg_del on STG_DB_FILES,
- * stg_file_put, stg_file_put_many, gc eviction, fsck repair, import). So they
- * survive restarts, and a value read before the file records it covers is
- * never newer than them.
+ * stored) changes without any upstream page changing. Counters per project
+ * say when a rendering of that project's page made from the file table may
+ * be out of date: a change of a file record moves the generations of the
+ * project the record names (struct stg_file, project), so storing a file of
+ * one project leaves every other project's renderings valid. A record of
+ * unknown project (NULL: written before schema 3) or of several ("") moves
+ * every project's; a record registered again under another project moves
+ * both projects' (all kinds, whatever its digests did).
+ *
+ * Bounded memory, lock-free reads: the value for a project is the sum of a
+ * part every project shares and its bucket's part, the bucket being FNV-1a
+ * 64 of the project name mod STG_GEN_BUCKETS. A change of unknown project
+ * moves the shared part (one counter), any other its bucket. Both parts only
+ * grow, so a value never comes back to one a rendering recorded (compare
+ * with ==). Projects sharing a bucket move together: harmless, a rendering
+ * made again. In STG_DB_META: "files_gen" holds the shared part (two u64
+ * little-endian, LEARNED then STORED: schema 2's one global pair, now the
+ * shared part) and "files_gen/<b>" (b in decimal) bucket b's, written the
+ * first time it moves.
+ *
+ * They are moved by meta.c in the same write transaction as the change of
+ * STG_DB_FILES that moves them, whichever function writes it (stg_put/stg_del
+ * on STG_DB_FILES, stg_file_put, stg_file_put_many, gc eviction, fsck
+ * repair, import). So they survive restarts, and a value read before the
+ * file records it covers is never newer than them.
  *
  *   STG_GEN_LEARNED  a record's sha256 or metadata_sha256 was set, changed or
  *                    cleared while its page did not advertise that digest
@@ -226,11 +254,20 @@ int stg_file_decode(const void *v, size_t vlen, struct stg_file *out /* OUT */);
 enum stg_gen { STG_GEN_NONE = 0, STG_GEN_LEARNED, STG_GEN_STORED, STG_GEN__N };
 
 /*
- * The current value of a files generation, without touching LMDB (a copy
- * kept in memory, loaded at open and raised after each commit that moves
- * it). A read-only handle sees the values of its open.
+ * Buckets per generation kind (24 KiB of counters in memory). Part of the
+ * on-disk meaning: a build that changes it must raise STG_SCHEMA_VERSION
+ * and void the stored renderings on the upgrade.
  */
-uint64_t stg_files_gen(struct stg *s, enum stg_gen which);
+#define STG_GEN_BUCKETS 1024
+
+/*
+ * The current value of a files generation for the pages of `project` (its
+ * normalized name, as file records name it; NULL is taken as ""), without
+ * touching LMDB or taking a lock (copies kept in memory, loaded at open and
+ * raised after each commit that moves them). STG_GEN_NONE is always 0. A
+ * read-only handle sees the values of its open.
+ */
+uint64_t stg_files_gen(struct stg *s, enum stg_gen which, const char *project);
 
 /* ---- rendered pages (STG_DB_RENDERED) ---- */
 
@@ -241,12 +278,15 @@ uint64_t stg_files_gen(struct stg *s, enum stg_gen which);
  * they depend on (configuration, code), the files generation it saw.
  * Storage does not interpret stamps or fingerprints; it compares them.
  *
- * Encoding (codec.c, little-endian): u8 version (1), i64 rendered_at,
- * str fingerprint, u8 gen_kind, u64 files_gen, str stamps, u32 ninputs,
- * ninputs x (str index, str project, str stamp), str etag, str body,
- * str gz (0xffffffff length: NULL). Derived data: gc drops records whose
- * files generation is no longer current, fsck deletes undecodable ones,
- * export leaves them out, import ignores them.
+ * Encoding (codec.c, little-endian): u8 version (2), i64 rendered_at,
+ * str fingerprint, u8 gen_kind, u64 files_gen, str project (NULL exactly
+ * when gen_kind is STG_GEN_NONE), str stamps, u32 ninputs, ninputs x
+ * (str index, str project, str stamp), str etag, str body, str gz
+ * (0xffffffff length: NULL). Version 1 (schema 2) had no project: such a
+ * record decodes with project NULL, so its files_gen (the old global value)
+ * never counts as current. Derived data: gc drops records whose files
+ * generation is no longer current, fsck deletes undecodable ones, export
+ * leaves them out, import ignores them.
  */
 #define STG_RENDERED_MAX_BYTES (64u << 20) /* an encoded record; larger ones are not kept */
 #define STG_RENDERED_MAX_INPUTS 256
@@ -264,6 +304,8 @@ struct stg_rendered {
     int64_t rendered_at;   /* unix seconds */
     char *fingerprint;     /* what else the bytes depend on (the resolver's choice) */
     enum stg_gen gen_kind; /* the files generation the bytes depend on */
+    char *project;         /* whose (stg_files_gen); required unless gen_kind is
+                              STG_GEN_NONE, then ignored (read back as NULL) */
     uint64_t files_gen;    /* its value, read before the inputs were */
     char *stamps;          /* the resolver's identity of all its inputs */
     struct stg_rendered_input *inputs;
@@ -289,15 +331,16 @@ int stg_rendered_get(struct stg *s, const char *key, bool with_body,
                      struct stg_rendered *out /* OUT */);
 /*
  * Store r under key (r is not taken over) unless the record already there
- * has the same fingerprint, gen_kind, files_gen and stamps: those decide the
- * bytes, so the write is skipped (IMX_EEXIST). The comparison happens inside
+ * has the same fingerprint, gen_kind, project, files_gen and stamps: those
+ * decide the bytes, so the write is skipped (IMX_EEXIST). The comparison happens inside
  * the write transaction: concurrent writers of one rendering write it once.
  * Renderings are derived data and leave the last quarter of the map to
  * pages and files: past STG_RENDERED_MAP_SHARE of it (the map's high-water
  * mark, which deletions do not lower) this returns IMX_EMAPFULL at once,
  * without logging.
- * 0, IMX_EEXIST, IMX_EINVAL (key; fingerprint, stamps or etag NULL; an input
- * field NULL; more than STG_RENDERED_MAX_INPUTS inputs; body NULL),
+ * 0, IMX_EEXIST, IMX_EINVAL (key; fingerprint, stamps or etag NULL; project
+ * NULL with a gen_kind; an input field NULL; more than
+ * STG_RENDERED_MAX_INPUTS inputs; body NULL),
  * IMX_ETOOLARGE (encoded larger than STG_RENDERED_MAX_BYTES), IMX_EMAPFULL,
  * or a stg_put error (IMX_EIO on a read-only store): nothing is written.
  */
@@ -454,7 +497,8 @@ int stg_export(struct stg *s, const struct stg_export_opts *o,
  * record decodes); only then are blobs committed (through
  * stg_blob_begin/commit with the expected sha256) and records merged:
  * pages when new or with a newer fetched_at, files when new, and a stored
- * file record learns a digest it lacks (the store's own digest is kept).
+ * file record learns a digest it lacks (the store's own digest is kept)
+ * and its project as stg_file_put_many would (storage.h, struct stg_file).
  * A digest whose blob is in neither the bundle nor the store is dropped.
  * Rendered pages in the bundle, if any, are ignored.
  * Importing the same bundle twice changes nothing the second time.
@@ -490,7 +534,7 @@ struct stg_gc_result {
  * are cleared first (the file is fetched again on use, and offline pages
  * stop listing it), then the blob is unlinked (a client streaming it keeps
  * its open fd). Last, rendered pages whose files generation is no longer
- * the store's (they can never be served again) and undecodable ones are
+ * their project's (they can never be served again) and undecodable ones are
  * deleted, each checked again inside the deleting transaction so a
  * rendering written meanwhile survives. Safe on the running server's own
  * handle, concurrently with requests. 0 with *out (may be NULL), IMX_EIO (also: read-only store), or

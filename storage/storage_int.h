@@ -33,7 +33,13 @@ struct stg {
     uint64_t map_size;
     atomic_llong map_full_logged_at; /* unix seconds of the last "is full" line */
     atomic_ullong readers_cleared;
-    atomic_ullong files_gen[STG_GEN__N]; /* copy of STG_DB_META "files_gen" (storage.h) */
+    /*
+     * Copies of the files generations in STG_DB_META (storage.h): the part
+     * every project shares ("files_gen") and each bucket's ("files_gen/<b>").
+     * Only raised (gen_publish), read without a lock by stg_files_gen.
+     */
+    atomic_ullong gen_all[STG_GEN__N];
+    atomic_ullong gen_bucket[STG_GEN_BUCKETS][STG_GEN__N];
 };
 
 /* ---- blob.c ---- */
@@ -105,6 +111,37 @@ int stg__drop(struct stg *s, enum stg_db db);
  */
 bool stg__map_past(struct stg *s, unsigned num, unsigned den);
 
+/* ---- files generations (meta.c) ---- */
+
+/* Buckets one write moves one by one; a write that would move more moves every project's. */
+#define STG_GEN_MOVES_MAX 16
+
+/*
+ * The files generations one write transaction moves, gathered while it
+ * changes file records (stg__file_gen_delta) and applied by meta.c inside
+ * the transaction; masks are bits 1u << enum stg_gen. Start it zeroed.
+ */
+struct stg__gen_moves {
+    unsigned all;                  /* moved for every project: the shared part */
+    uint64_t all_after[STG_GEN__N];
+    size_t n;
+    struct {
+        unsigned bucket;           /* stg__gen_bucket */
+        unsigned mask;
+        uint64_t after[STG_GEN__N]; /* the values written (meta.c), published after commit */
+    } b[STG_GEN_MOVES_MAX];
+};
+
+/* The bucket of a project name: FNV-1a 64 of its len bytes, mod STG_GEN_BUCKETS. */
+unsigned stg__gen_bucket(const char *project, size_t len);
+/*
+ * Note that the generations in mask move for project (len bytes). NULL or
+ * empty (a record of unknown project, or of several) moves every project's.
+ * Never fails: past STG_GEN_MOVES_MAX buckets, every project's moves.
+ */
+void stg__gen_moves_add(struct stg__gen_moves *m, const char *project, size_t len,
+                        unsigned mask);
+
 /* ---- codec.c ---- */
 
 /* Encodings: version byte first. Append to out; 0, IMX_EINVAL, IMX_ETOOLARGE. */
@@ -113,11 +150,22 @@ int stg__file_encode(const struct stg_file *f, struct buf *out);
 int stg__rendered_encode(const struct stg_rendered *r, struct buf *out);
 
 /*
- * The files generations (bits 1u << enum stg_gen) that replacing file
- * record `old` by `nv` moves (storage.h, "files generations"). NULL means
- * absent (an insert, a delete). A value that does not decode counts as
- * changing every digest. Reads the records in place: no allocation.
+ * The project a file record keeps when a page registers it again
+ * (stg_file_put_many, import): `page`'s when the store knew none or the
+ * same, `stored` when the page names none, else "" (several projects' pages
+ * list the file; sticky). Returns one of its arguments or a literal:
+ * borrowed.
  */
-unsigned stg__file_gen_delta(const void *old, size_t olen, const void *nv, size_t nlen);
+const char *stg__file_project_merge(const char *stored, const char *page);
+
+/*
+ * Add to m the files generations that replacing file record `old` by `nv`
+ * moves (storage.h, "files generations"), for the project(s) they belong
+ * to. NULL means absent (an insert, a delete). A value that does not
+ * decode counts as changing every digest of a record of unknown project.
+ * Reads the records in place: no allocation.
+ */
+void stg__file_gen_delta(const void *old, size_t olen, const void *nv, size_t nlen,
+                         struct stg__gen_moves *m);
 
 #endif

@@ -12,6 +12,9 @@ and never when something it was made from changed meanwhile:
     old rendering, while pages the change does not touch still are;
   - a file stored before the restart that adds PEP 658 metadata to the page
     (the files generation, persisted by storage) makes it rendered again;
+  - ... but only its own project's page: storing a file of torch leaves
+    numpy's rendering valid, in memory (answered on the event thread, not
+    rendered again) and in LMDB (loaded after a restart);
   - a herd of concurrent requests renders and writes a page once, and after
     a restart loads it once.
 
@@ -21,6 +24,7 @@ fake (torch pinned to pytorch-cu124 off macOS) and the PyPI-like fake.
 
 import copy
 import gzip
+import hashlib
 import json
 import os
 import sys
@@ -266,6 +270,59 @@ class StoredRenderings(UniverseCase):
             self.assertEqual((again[0].get("ETag"), again[1]), (first[0].get("ETag"), first[1]))
             m = rendered(imx)
             self.assertEqual((m["loaded"], m["rendered"], m["written"]), (1, 0, 0), m)
+
+    def test_f_a_file_stored_for_one_project_leaves_other_projects_renderings(self):
+        d = self.data_dir()
+        cfg = self.u.config()
+        with Indexmux(cfg, data_dir=d) as imx:
+            _, tbody = get(imx, TORCH, JSON_ACCEPT)
+            h_np, b_np = get(imx, NUMPY, JSON_ACCEPT)
+            m0 = written(imx, 2)
+            self.assertEqual(m0["rendered"], 2, m0)
+            wheel = next(f for f in json.loads(tbody)["files"] if f["filename"].endswith(
+                "cu124-cp312-cp312-" + LINUX_TAG + ".whl"))
+            self.assertFalse(wheel.get("core-metadata"), "the PyTorch fake advertises none")
+            url = urllib.parse.urljoin(TORCH, wheel["url"])
+            st, _, _ = imx.get(url)
+            self.assertEqual(st, 200)
+
+            # The download thread records the file, then reads METADATA out of
+            # it: torch's files generation moves, and its page shows it.
+            def torch_metadata():
+                _, body = get(imx, TORCH, JSON_ACCEPT)
+                f = {x["filename"]: x for x in json.loads(body)["files"]}[wheel["filename"]]
+                return f.get("core-metadata")
+            md = wait_for(torch_metadata, timeout=30, what="torch's page showing the metadata")
+            self.assertRegex(md["sha256"], "^[0-9a-f]{64}$")
+            st, _, meta = imx.get(url + ".metadata")
+            self.assertEqual(st, 200)
+            self.assertEqual(hashlib.sha256(meta).hexdigest(), md["sha256"])
+            m1 = rendered(imx)
+            self.assertGreaterEqual(m1["rendered"], 3, "torch rendered again: %r" % m1)
+
+            # numpy's page is another project's: still fresh in memory, so it
+            # is answered on the event thread (no worker, nothing rendered).
+            workers = value(scrape(imx)[0], "indexmux_worker_requests_total")
+            h2, b2 = get(imx, NUMPY, JSON_ACCEPT)
+            self.assertEqual((h2.get("ETag"), b2), (h_np.get("ETag"), b_np))
+            self.assertEqual(value(scrape(imx)[0], "indexmux_worker_requests_total"),
+                             workers + 1, "only the scrape ran on a worker")
+            m2 = rendered(imx)
+            for o in ("rendered", "reused", "loaded"):
+                self.assertEqual(m2[o], m1[o], "%s: %r then %r" % (o, m1, m2))
+        # (stopping drains the writer: torch's last rendering is stored too)
+        # ... and in LMDB: after a restart numpy's stored rendering still holds.
+        self.u.reset()
+        with Indexmux(cfg, data_dir=d) as imx:
+            h3, b3 = get(imx, NUMPY, JSON_ACCEPT)
+            self.assertEqual((h3.get("ETag"), b3), (h_np.get("ETag"), b_np))
+            m = rendered(imx)
+            self.assertEqual((m["loaded"], m["rendered"], m["reused"]), (1, 0, 0), m)
+            _, tb = get(imx, TORCH, JSON_ACCEPT)
+            f = {x["filename"]: x for x in json.loads(tb)["files"]}[wheel["filename"]]
+            self.assertEqual(f.get("core-metadata"), md)
+            self.assertEqual(rendered(imx)["rendered"], 0, "torch's last rendering was stored")
+            self.assertEqual(self.upstream_requests(), [])
 
 
 if __name__ == "__main__":

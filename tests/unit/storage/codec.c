@@ -133,6 +133,7 @@ Test(codec, file_round_trip_and_touch)
         .last_access = 1700000000,
         .metadata_sha256 = "aa",
         .metadata_expected_sha256 = "bb",
+        .project = "requests",
     };
     struct stg_file out;
 
@@ -148,12 +149,14 @@ Test(codec, file_round_trip_and_touch)
     cr_assert_eq(out.last_access, in.last_access);
     cr_assert_str_eq(out.metadata_sha256, in.metadata_sha256);
     cr_assert_str_eq(out.metadata_expected_sha256, in.metadata_expected_sha256);
+    cr_assert_str_eq(out.project, in.project);
     stg_file_release(&out);
 
     cr_assert_eq(stg_file_touch(s, "3f2a", 1800000000), 0);
     cr_assert_eq(stg_file_get(s, "3f2a", &out), 0);
     cr_assert_eq(out.last_access, 1800000000);
     cr_assert_str_eq(out.url, in.url, "touch keeps the other fields");
+    cr_assert_str_eq(out.project, in.project);
     cr_assert_eq(out.size, in.size);
     stg_file_release(&out);
 
@@ -183,6 +186,7 @@ Test(codec, file_round_trip_null_fields)
     assert_str_eq_or_null(out.sha256, NULL);
     assert_str_eq_or_null(out.metadata_sha256, NULL);
     assert_str_eq_or_null(out.metadata_expected_sha256, NULL);
+    assert_str_eq_or_null(out.project, NULL);
     cr_assert_eq(out.size, -1);
     cr_assert_eq(out.last_access, 0);
     stg_file_release(&out);
@@ -255,7 +259,7 @@ Test(codec, every_truncation_and_extension_is_ecorrupt)
 
     cr_assert_eq(stg_file_put(s, &fin), 0);
     raw_value(s, STG_DB_FILES, "k", &raw);
-    cr_assert_eq(raw.p[0], 1, "version byte first");
+    cr_assert_eq(raw.p[0], 2, "version byte first (V2: with the project)");
     cr_assert_eq(stg_file_decode(raw.p, raw.len, &f), 0);
     stg_file_release(&f);
     for (size_t n = 0; n < raw.len; n++)
@@ -265,6 +269,11 @@ Test(codec, every_truncation_and_extension_is_ecorrupt)
     cr_assert_eq(ext[5], 'k');
     ext[5] = '\0';
     cr_assert_eq(stg_file_decode(ext, raw.len, &f), IMX_ECORRUPT, "NUL in a string");
+    ext[5] = 'k';
+    ext[0] = 1;
+    cr_assert_eq(stg_file_decode(ext, raw.len, &f), IMX_ECORRUPT, "V1 has no project field");
+    ext[0] = 3;
+    cr_assert_eq(stg_file_decode(ext, raw.len, &f), IMX_ECORRUPT, "unknown version");
     free(ext);
     buf_release(&raw);
     stg_close(s);
@@ -396,6 +405,121 @@ Test(codec, file_put_many_keeps_what_storage_learned)
     stg_file_release(&out);
 
     cr_assert_eq(stg_file_put_many(s, NULL, 0), 0, "nothing to do");
+    stg_close(s);
+    th_rmrf(d);
+    free(d);
+}
+
+/* A file record as the build before schema 3 wrote it: V1, no project. */
+static void put_v1_file(struct stg *s, const char *key, const char *sha256)
+{
+    struct buf v1;
+    const uint8_t nul[4] = {0xff, 0xff, 0xff, 0xff};
+    const uint8_t le8[8] = {0x05, 0, 0, 0, 0, 0, 0, 0};
+    uint8_t n4[4] = {0, 0, 0, 0};
+
+    buf_init(&v1, BUF_NOMAX);
+    buf_putc(&v1, 1);
+    n4[0] = (uint8_t)strlen(key);
+    buf_append(&v1, n4, 4);
+    buf_appends(&v1, key);
+    buf_append(&v1, "\x04\0\0\0pypi", 8);  /* index */
+    buf_append(&v1, "\x01\0\0\0u", 5);     /* url */
+    buf_append(&v1, "\x05\0\0\0a.whl", 9); /* filename */
+    buf_append(&v1, nul, 4);                /* expected_sha256 */
+    if (sha256 != NULL) {
+        n4[0] = (uint8_t)strlen(sha256);
+        buf_append(&v1, n4, 4);
+        buf_appends(&v1, sha256);
+    } else {
+        buf_append(&v1, nul, 4);
+    }
+    buf_append(&v1, le8, 8); /* size 5 */
+    buf_append(&v1, le8, 8); /* last_access 5 */
+    buf_append(&v1, nul, 4); /* metadata_sha256 */
+    buf_append(&v1, nul, 4); /* metadata_expected_sha256 */
+    cr_assert_eq(stg_put(s, STG_DB_FILES, key, strlen(key), v1.p, v1.len), 0);
+    buf_release(&v1);
+}
+
+Test(codec, v1_file_records_decode_with_no_project)
+{
+    char *d = th_tmpdir();
+    struct stg *s = th_open(d, 0, false);
+    struct stg_file page = {.key = "old", .url = "u2", .filename = "a.whl", .size = -1,
+                            .project = "demo"};
+    struct stg_file out;
+
+    put_v1_file(s, "old", "abc");
+    cr_assert_eq(stg_file_get(s, "old", &out), 0);
+    cr_assert_str_eq(out.key, "old");
+    cr_assert_str_eq(out.index, "pypi");
+    cr_assert_str_eq(out.filename, "a.whl");
+    cr_assert_str_eq(out.sha256, "abc");
+    cr_assert_eq(out.size, 5);
+    cr_assert_eq(out.last_access, 5);
+    cr_assert_null(out.project, "written before projects were recorded: unknown");
+    stg_file_release(&out);
+    cr_assert_eq(stg_file_touch(s, "old", 77), 0, "read-modify-write of a V1 record");
+    cr_assert_eq(stg_file_get(s, "old", &out), 0);
+    cr_assert_eq(out.last_access, 77);
+    cr_assert_null(out.project);
+    stg_file_release(&out);
+
+    /* Its page registering it again names the project. */
+    cr_assert_eq(stg_file_put_many(s, &page, 1), 0);
+    cr_assert_eq(stg_file_get(s, "old", &out), 0);
+    cr_assert_str_eq(out.project, "demo");
+    cr_assert_str_eq(out.sha256, "abc", "what storage learned is kept");
+    cr_assert_str_eq(out.url, "u2");
+    stg_file_release(&out);
+    stg_close(s);
+    th_rmrf(d);
+    free(d);
+}
+
+Test(codec, file_put_many_project_rule)
+{
+    char *d = th_tmpdir();
+    struct stg *s = th_open(d, 0, false);
+    struct stg_file f = {.key = "k", .url = "u", .size = -1, .project = "alpha"};
+    struct stg_file out;
+
+    cr_assert_eq(stg_file_put_many(s, &f, 1), 0);
+    cr_assert_eq(stg_file_get(s, "k", &out), 0);
+    cr_assert_str_eq(out.project, "alpha", "a new record takes the page's project");
+    stg_file_release(&out);
+
+    f.project = NULL;
+    cr_assert_eq(stg_file_put_many(s, &f, 1), 0);
+    cr_assert_eq(stg_file_get(s, "k", &out), 0);
+    cr_assert_str_eq(out.project, "alpha", "a page naming none keeps the stored one");
+    stg_file_release(&out);
+
+    f.project = "alpha";
+    cr_assert_eq(stg_file_put_many(s, &f, 1), 0);
+    cr_assert_eq(stg_file_get(s, "k", &out), 0);
+    cr_assert_str_eq(out.project, "alpha");
+    stg_file_release(&out);
+
+    /* Another project's page lists the same file: several projects, from then on. */
+    f.project = "beta";
+    cr_assert_eq(stg_file_put_many(s, &f, 1), 0);
+    cr_assert_eq(stg_file_get(s, "k", &out), 0);
+    cr_assert_str_eq(out.project, "");
+    stg_file_release(&out);
+    f.project = "alpha";
+    cr_assert_eq(stg_file_put_many(s, &f, 1), 0);
+    cr_assert_eq(stg_file_get(s, "k", &out), 0);
+    cr_assert_str_eq(out.project, "", "sticky");
+    stg_file_release(&out);
+
+    /* stg_file_put replaces the whole record, project included. */
+    f.project = "gamma";
+    cr_assert_eq(stg_file_put(s, &f), 0);
+    cr_assert_eq(stg_file_get(s, "k", &out), 0);
+    cr_assert_str_eq(out.project, "gamma");
+    stg_file_release(&out);
     stg_close(s);
     th_rmrf(d);
     free(d);

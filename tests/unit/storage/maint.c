@@ -29,13 +29,14 @@ static void put_blob(struct stg *s, const char *data, size_t n, char sha[65])
     cr_assert_eq(stg_blob_commit(w, NULL, sha), 0);
 }
 
-static void put_file(struct stg *s, const char *key, const char *index, const char *sha,
-                     int64_t last_access)
+static void put_file(struct stg *s, const char *key, const char *index, const char *project,
+                     const char *sha, int64_t last_access)
 {
     struct stg_file f = {0};
 
     f.key = (char *)key;
     f.index = (char *)index;
+    f.project = (char *)project;
     f.url = (char *)"https://up.example/x.whl";
     f.filename = (char *)"x-1.0-py3-none-any.whl";
     f.sha256 = (char *)sha;
@@ -73,9 +74,9 @@ static void fixture_make(struct fixture *fx)
     put_blob(fx->s, "nobody wants me", 15, fx->sha_loose);
     put_page(fx->s, "pypi", "demo", 100, "page-demo");
     put_page(fx->s, "other", "thing", 100, "page-thing");
-    put_file(fx->s, "ka", "pypi", fx->sha_a, 10);
-    put_file(fx->s, "kb", "other", fx->sha_b, 20);
-    put_file(fx->s, "kc", "pypi", NULL, 0);
+    put_file(fx->s, "ka", "pypi", "demo", fx->sha_a, 10);
+    put_file(fx->s, "kb", "other", "thing", fx->sha_b, 20);
+    put_file(fx->s, "kc", "pypi", "demo", NULL, 0);
 }
 
 static void fixture_free(struct fixture *fx)
@@ -184,6 +185,7 @@ Test(maint, import_merges_newer_pages_and_keeps_stored_digests)
     struct stg_page p;
     struct stg_file f;
     struct buf why;
+    uint64_t demo, thing;
     char *bundle;
 
     buf_init(&why, 4096);
@@ -191,9 +193,18 @@ Test(maint, import_merges_newer_pages_and_keeps_stored_digests)
     put_page(d, "pypi", "demo", 500, "newer-here"); /* newer than the bundle's */
     put_page(d, "other", "thing", 50, "older-here");
     put_blob(d, "stored here", 11, mine);
-    put_file(d, "ka", "pypi", mine, 99);
+    put_file(d, "ka", "pypi", "demo", mine, 99);
+    put_file(d, "kc", "pypi", NULL, NULL, 7); /* written before records named a project */
+    demo = stg_files_gen(d, STG_GEN_STORED, "demo");
+    thing = stg_files_gen(d, STG_GEN_STORED, "thing");
     bundle = export_to(fx.s, out_dir, NULL, 0);
     cr_assert_eq(import_from(d, bundle, NULL, &why), 0, "%s", buf_cstr(&why));
+    /* kb arrived with its blob: thing's pages change, demo's do not (ka, kc: same digests). */
+    cr_assert_eq(stg_files_gen(d, STG_GEN_STORED, "thing"), thing + 1);
+    cr_assert_eq(stg_files_gen(d, STG_GEN_STORED, "demo"), demo);
+    cr_assert_eq(stg_file_get(d, "kc", &f), 0);
+    cr_assert_str_eq(f.project, "demo", "a record of unknown project learns the bundle's");
+    stg_file_release(&f);
     cr_assert_eq(stg_page_get(d, "pypi", "demo", &p), 0);
     cr_assert_str_eq(p.body, "newer-here");
     stg_page_release(&p);
@@ -470,7 +481,7 @@ Test(maint, gc_removes_unreferenced_and_evicts_lru)
         memset(data, 'a' + i, sizeof(data));
         put_blob(s, data, sizeof(data), sha[i]);
         snprintf(key, sizeof(key), "k%d", i);
-        put_file(s, key, "pypi", sha[i], 100 + (i == 0 ? 50 : i)); /* k1 oldest, then k2 */
+        put_file(s, key, "pypi", "demo", sha[i], 100 + (i == 0 ? 50 : i)); /* k1 oldest */
     }
     put_blob(s, "loose", 5, loose);
     tmpf = xasprintf("%s/tmp/blob-leftover", dir);
@@ -544,12 +555,14 @@ Test(maint, index_stats_and_in_use)
 
 /* ---- rendered pages: derived data ---- */
 
-static void put_rendered(struct stg *s, const char *key, enum stg_gen kind, uint64_t gen)
+static void put_rendered(struct stg *s, const char *key, enum stg_gen kind, const char *project,
+                         uint64_t gen)
 {
     struct stg_rendered r = {0};
 
     r.fingerprint = (char *)"fp";
     r.gen_kind = kind;
+    r.project = (char *)project;
     r.files_gen = gen;
     r.stamps = (char *)"stamps";
     r.etag = (char *)"\"e\"";
@@ -568,45 +581,84 @@ static bool has_rendered(struct stg *s, const char *key)
     return rc == 0;
 }
 
+/* storage's bucket of a project name (storage.h: FNV-1a 64 mod STG_GEN_BUCKETS). */
+static unsigned bucket_of(const char *name)
+{
+    uint64_t h = 14695981039346656037ULL;
+
+    for (; *name; name++) {
+        h ^= (unsigned char)*name;
+        h *= 1099511628211ULL;
+    }
+    return (unsigned)(h % STG_GEN_BUCKETS);
+}
+
+#define GEN(s, g, p) stg_files_gen((s), STG_GEN_##g, (p))
+
 Test(maint, gc_drops_renderings_that_can_never_be_served)
 {
     struct fixture fx;
     struct stg_gc_opts o = {0};
     struct stg_gc_result r;
-    uint64_t learned, stored;
+    uint64_t learned, stored, thing;
+    /* A schema 2 rendering (V1): current global value, but no project. */
+    static const char v1[] = "\x01" "\0\0\0\0\0\0\0\0" "\x02\0\0\0fp" "\x01"
+                             "\x01\0\0\0\0\0\0\0" "\x01\0\0\0s" "\0\0\0\0"
+                             "\x01\0\0\0e" "\x01\0\0\0b" "\xff\xff\xff\xff";
+    struct stg_rendered dec;
 
+    cr_assert_neq(bucket_of("demo"), bucket_of("thing"));
+    cr_assert_neq(bucket_of("demo"), bucket_of("bystander"));
+    cr_assert_neq(bucket_of("thing"), bucket_of("bystander"));
     fixture_make(&fx);
-    learned = stg_files_gen(fx.s, STG_GEN_LEARNED);
-    stored = stg_files_gen(fx.s, STG_GEN_STORED);
-    put_rendered(fx.s, "online-now", STG_GEN_LEARNED, learned);
-    put_rendered(fx.s, "online-old", STG_GEN_LEARNED, learned - 1);
-    put_rendered(fx.s, "offline-now", STG_GEN_STORED, stored);
-    put_rendered(fx.s, "offline-old", STG_GEN_STORED, stored + 5);
-    put_rendered(fx.s, "list", STG_GEN_NONE, 0);
+    learned = GEN(fx.s, LEARNED, "demo");
+    stored = GEN(fx.s, STORED, "demo");
+    thing = GEN(fx.s, STORED, "thing");
+    cr_assert_eq(learned, 1, "ka (demo) got a sha256 its page did not give");
+    cr_assert_eq(GEN(fx.s, LEARNED, "bystander"), 0);
+    put_rendered(fx.s, "online-now", STG_GEN_LEARNED, "demo", learned);
+    put_rendered(fx.s, "online-old", STG_GEN_LEARNED, "demo", learned - 1);
+    put_rendered(fx.s, "online-other", STG_GEN_LEARNED, "bystander", learned);
+    put_rendered(fx.s, "offline-now", STG_GEN_STORED, "demo", stored);
+    put_rendered(fx.s, "offline-old", STG_GEN_STORED, "demo", stored + 5);
+    put_rendered(fx.s, "bystander", STG_GEN_STORED, "bystander", GEN(fx.s, STORED, "bystander"));
+    put_rendered(fx.s, "list", STG_GEN_NONE, NULL, 0);
     cr_assert_eq(stg_put(fx.s, STG_DB_RENDERED, "junk", 4, "\x05", 1), 0);
+    cr_assert_eq(stg_rendered_decode(v1, sizeof(v1) - 1, false, &dec), 0, "V1 still decodes");
+    cr_assert_null(dec.project);
+    cr_assert_eq(dec.files_gen, 1);
+    stg_rendered_release(&dec);
+    cr_assert_eq(stg_put(fx.s, STG_DB_RENDERED, "schema2", 7, v1, sizeof(v1) - 1), 0);
 
     cr_assert_eq(stg_gc(fx.s, &o, &r), 0);
-    cr_assert_eq(r.rendered_dropped, 3);
+    cr_assert_eq(r.rendered_dropped, 5);
     cr_assert(has_rendered(fx.s, "online-now"));
     cr_assert(has_rendered(fx.s, "offline-now"));
+    cr_assert(has_rendered(fx.s, "bystander"));
     cr_assert(has_rendered(fx.s, "list"));
     cr_assert_not(has_rendered(fx.s, "online-old"));
     cr_assert_not(has_rendered(fx.s, "offline-old"));
+    cr_assert_not(has_rendered(fx.s, "online-other"), "demo's value is not bystander's");
     cr_assert_not(has_rendered(fx.s, "junk"));
+    cr_assert_not(has_rendered(fx.s, "schema2"), "a rendering naming no project is never current");
 
     /*
      * Evicting stored files clears their digests: STORED moves, and so does
      * LEARNED (the fixture's pages gave no sha256: online pages showed the
-     * computed one). Both renderings die with them; the list does not.
+     * computed one), for the project of each record: demo's renderings die
+     * with them, the list and another project's do not.
      */
     o.max_bytes = 1;
     cr_assert_eq(stg_gc(fx.s, &o, &r), 0);
     cr_assert_eq(r.evicted, 2);
-    cr_assert_eq(stg_files_gen(fx.s, STG_GEN_STORED), stored + 2, "one transaction per record");
-    cr_assert_eq(stg_files_gen(fx.s, STG_GEN_LEARNED), learned + 2);
+    cr_assert_eq(GEN(fx.s, STORED, "demo"), stored + 1, "ka is demo's");
+    cr_assert_eq(GEN(fx.s, LEARNED, "demo"), learned + 1);
+    cr_assert_eq(GEN(fx.s, STORED, "thing"), thing + 1, "kb is thing's");
+    cr_assert_eq(GEN(fx.s, STORED, "bystander"), 0);
     cr_assert_eq(r.rendered_dropped, 2);
     cr_assert_not(has_rendered(fx.s, "offline-now"));
     cr_assert_not(has_rendered(fx.s, "online-now"));
+    cr_assert(has_rendered(fx.s, "bystander"));
     cr_assert(has_rendered(fx.s, "list"));
     fixture_free(&fx);
 }
@@ -619,7 +671,7 @@ Test(maint, fsck_deletes_undecodable_renderings_on_a_writable_store)
     struct stg *ro;
 
     fixture_make(&fx);
-    put_rendered(fx.s, "good", STG_GEN_NONE, 0);
+    put_rendered(fx.s, "good", STG_GEN_NONE, NULL, 0);
     cr_assert_eq(stg_put(fx.s, STG_DB_RENDERED, "bad", 3, "\x01\x02", 2), 0);
 
     ro = th_open(fx.dir, 0, true);
@@ -683,7 +735,7 @@ Test(maint, export_leaves_renderings_out)
     char *bundle;
 
     fixture_make(&fx);
-    put_rendered(fx.s, "default\ndemo\n1\n2", STG_GEN_NONE, 0);
+    put_rendered(fx.s, "default\ndemo\n1\n2", STG_GEN_NONE, NULL, 0);
     for (int pass = 0; pass < 2; pass++) {
         bundle = export_to(fx.s, out_dir, idx, pass == 0 ? 0 : 1);
         cr_assert_eq(th_count_entries(out_dir), 1, "the stage is removed");

@@ -53,7 +53,7 @@ Test(meta, open_creates_layout)
 
     buf_init(&b, 64);
     cr_assert_eq(get_str(s, STG_DB_META, "schema_version", &b), 0);
-    cr_assert_str_eq(buf_cstr(&b), "2");
+    cr_assert_str_eq(buf_cstr(&b), "3");
     buf_release(&b);
     stg_close(s);
     th_rmrf(d);

@@ -5,7 +5,8 @@
  * never a crash), page records V2 and their head (the body's sha256 stored
  * once, V1 records still read), and the files generations (meta.c: moved in
  * the same transaction as the file-record change, persistent, never for a
- * change pages cannot see).
+ * change pages cannot see, per project: a file of one project leaves the
+ * others' alone).
  */
 #include "compat.h"
 
@@ -33,6 +34,7 @@ static struct stg_rendered sample(const char *body, size_t body_len, const char 
     r.rendered_at = 1764460800;
     r.fingerprint = (char *)"fp-1";
     r.gen_kind = STG_GEN_LEARNED;
+    r.project = (char *)"torch";
     r.files_gen = 7;
     r.stamps = (char *)"pytorch-cu124=0123456789abcdef0123456;pypi=absent;gen=7;";
     r.inputs = two_inputs;
@@ -50,6 +52,10 @@ static void assert_same_head(const struct stg_rendered *got, const struct stg_re
     cr_assert_eq(got->rendered_at, want->rendered_at);
     cr_assert_str_eq(got->fingerprint, want->fingerprint);
     cr_assert_eq(got->gen_kind, want->gen_kind);
+    if (want->gen_kind == STG_GEN_NONE)
+        cr_assert_null(got->project, "no generation: no project kept");
+    else
+        cr_assert_str_eq(got->project, want->project);
     cr_assert_eq(got->files_gen, want->files_gen);
     cr_assert_str_eq(got->stamps, want->stamps);
     cr_assert_eq(got->ninputs, want->ninputs);
@@ -89,7 +95,7 @@ Test(rendered, round_trip_with_and_without_the_bytes)
     cr_assert_null(out.gz);
     stg_rendered_release(&out);
 
-    /* No gzip, an empty body, no inputs: all fine. */
+    /* No gzip, an empty body, no inputs, no generation (its project ignored): all fine. */
     in = sample("", 0, NULL, 0);
     in.ninputs = 0;
     in.inputs = NULL;
@@ -124,11 +130,13 @@ Test(rendered, same_rendering_is_written_once)
     cr_assert_eq(out.body_len, 9, "nothing was written");
     stg_rendered_release(&out);
 
-    /* Any of the four differs: written. */
+    /* Any of the five differs: written. */
     in.stamps = (char *)"pypi=changed;gen=7;";
     cr_assert_eq(stg_rendered_put(s, "k", &in), 0);
     in.files_gen = 8;
     cr_assert_eq(stg_rendered_put(s, "k", &in), 0);
+    in.project = (char *)"numpy";
+    cr_assert_eq(stg_rendered_put(s, "k", &in), 0, "another project's generation");
     in.gen_kind = STG_GEN_STORED;
     cr_assert_eq(stg_rendered_put(s, "k", &in), 0);
     in.fingerprint = (char *)"fp-2";
@@ -201,6 +209,9 @@ Test(rendered, cap_and_bad_input)
     in.gen_kind = STG_GEN__N;
     cr_assert_eq(stg_rendered_put(s, "k", &in), IMX_EINVAL);
     in = sample("b", 1, NULL, 0);
+    in.project = NULL;
+    cr_assert_eq(stg_rendered_put(s, "k", &in), IMX_EINVAL, "a generation of no project");
+    in = sample("b", 1, NULL, 0);
     many[0].stamp = NULL;
     in.inputs = many;
     in.ninputs = 1;
@@ -232,7 +243,7 @@ Test(rendered, every_truncation_and_extension_is_a_miss)
     buf_init(&raw, BUF_NOMAX);
     cr_assert_eq(stg_rendered_put(s, "k", &in), 0);
     cr_assert_eq(stg_get(s, STG_DB_RENDERED, "k", 1, &raw), 0);
-    cr_assert_eq(raw.p[0], 1, "version byte first");
+    cr_assert_eq(raw.p[0], 2, "version byte first (V2: with the project)");
     for (size_t n = 0; n < raw.len; n++) {
         cr_assert_eq(stg_rendered_decode(raw.p, n, true, &out), IMX_ECORRUPT, "cut at %zu", n);
         cr_assert_eq(stg_rendered_decode(raw.p, n, false, &out), IMX_ECORRUPT, "cut at %zu", n);
@@ -245,11 +256,16 @@ Test(rendered, every_truncation_and_extension_is_a_miss)
     memcpy(ext, raw.p, raw.len);
     ext[raw.len] = 0;
     cr_assert_eq(stg_rendered_decode(ext, raw.len + 1, true, &out), IMX_ECORRUPT, "trailing");
-    ext[0] = 2;
+    ext[0] = 3;
     cr_assert_eq(stg_rendered_decode(ext, raw.len, true, &out), IMX_ECORRUPT, "version");
     ext[0] = 1;
+    cr_assert_eq(stg_rendered_decode(ext, raw.len, true, &out), IMX_ECORRUPT, "V1: no project");
+    ext[0] = 2;
     ext[1 + 8 + 4 + 4] = STG_GEN__N; /* gen_kind, after rendered_at and "fp-1" */
     cr_assert_eq(stg_rendered_decode(ext, raw.len, true, &out), IMX_ECORRUPT, "gen kind");
+    ext[1 + 8 + 4 + 4] = STG_GEN_NONE;
+    cr_assert_eq(stg_rendered_decode(ext, raw.len, true, &out), IMX_ECORRUPT,
+                 "a project without a generation");
     free(ext);
     buf_release(&raw);
     stg_close(s);
@@ -427,7 +443,7 @@ Test(rendered, older_schema_is_raised_by_a_writable_open_only)
     stg_close(s);
     s = th_open(d, 0, false);
     cr_assert_eq(stg_get(s, STG_DB_META, "schema_version", 14, &b), 0);
-    cr_assert_str_eq(buf_cstr(&b), "2");
+    cr_assert_str_eq(buf_cstr(&b), "3");
     buf_release(&b);
     stg_close(s);
     th_rmrf(d);
@@ -453,7 +469,8 @@ static void file_put(struct stg *s, const char *key, const char *expected, const
     cr_assert_eq(stg_file_put(s, &f), 0);
 }
 
-#define GEN(s, g) stg_files_gen((s), STG_GEN_##g)
+/* Records of unknown project (file_put) move every project's: "x" stands for any. */
+#define GEN(s, g) stg_files_gen((s), STG_GEN_##g, "x")
 
 static void assert_gens(struct stg *s, uint64_t learned, uint64_t stored, const char *what)
 {
@@ -574,6 +591,337 @@ Test(rendered, unreadable_generations_drop_renderings)
     cr_assert_eq(st.rendered, 0, "no rendering can be trusted against new counters");
     file_put(s, "k", NULL, "bbb", NULL, NULL);
     assert_gens(s, 1, 1, "counting again");
+    stg_close(s);
+    th_rmrf(d);
+    free(d);
+}
+
+/* ---- files generations per project ---- */
+
+/* storage's bucket of a project name (storage.h: FNV-1a 64 mod STG_GEN_BUCKETS). */
+static unsigned bucket_of(const char *name)
+{
+    uint64_t h = 14695981039346656037ULL;
+
+    for (; *name; name++) {
+        h ^= (unsigned char)*name;
+        h *= 1099511628211ULL;
+    }
+    return (unsigned)(h % STG_GEN_BUCKETS);
+}
+
+/* The projects below land in different buckets: what is asserted of one is about it alone. */
+static void check_buckets(void)
+{
+    static const char *const names[] = {"numpy", "torch", "jinja2", "six"};
+
+    for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+        for (size_t j = i + 1; j < ARRAY_SIZE(names); j++)
+            cr_assert_neq(bucket_of(names[i]), bucket_of(names[j]), "%s and %s share a bucket",
+                          names[i], names[j]);
+    }
+}
+
+#define PGEN(s, g, p) stg_files_gen((s), STG_GEN_##g, (p))
+
+static void assert_pgens(struct stg *s, const char *project, uint64_t learned, uint64_t stored,
+                         const char *what)
+{
+    cr_assert_eq(PGEN(s, LEARNED, project), learned, "%s: %s learned %llu", what, project,
+                 (unsigned long long)PGEN(s, LEARNED, project));
+    cr_assert_eq(PGEN(s, STORED, project), stored, "%s: %s stored %llu", what, project,
+                 (unsigned long long)PGEN(s, STORED, project));
+    cr_assert_eq(PGEN(s, NONE, project), 0);
+}
+
+static void pfile_put(struct stg *s, const char *key, const char *project, const char *expected,
+                      const char *sha, const char *md_sha)
+{
+    struct stg_file f = {0};
+
+    f.key = (char *)key;
+    f.index = (char *)"pypi";
+    f.url = (char *)"https://up.example/x-1.0-py3-none-any.whl";
+    f.filename = (char *)"x-1.0-py3-none-any.whl";
+    f.expected_sha256 = (char *)expected;
+    f.sha256 = (char *)sha;
+    f.size = -1;
+    f.metadata_sha256 = (char *)md_sha;
+    f.project = (char *)project;
+    cr_assert_eq(stg_file_put(s, &f), 0);
+}
+
+Test(rendered, a_file_moves_its_projects_generations_only)
+{
+    char *d = th_tmpdir();
+    struct stg *s = th_open(d, 0, false);
+
+    check_buckets();
+    pfile_put(s, "n1", "numpy", NULL, NULL, NULL);
+    pfile_put(s, "t1", "torch", "ttt", NULL, NULL);
+    assert_pgens(s, "numpy", 0, 0, "registered");
+    /* numpy's wheel downloaded (a sha256 its page did not give), then its metadata read. */
+    pfile_put(s, "n1", "numpy", NULL, "nnn", NULL);
+    assert_pgens(s, "numpy", 1, 1, "numpy stored");
+    assert_pgens(s, "torch", 0, 0, "numpy stored");
+    assert_pgens(s, "jinja2", 0, 0, "numpy stored");
+    pfile_put(s, "n1", "numpy", NULL, "nnn", "mmm");
+    assert_pgens(s, "numpy", 2, 2, "numpy metadata");
+    assert_pgens(s, "torch", 0, 0, "numpy metadata");
+    /* torch's advertised file stored: offline pages of torch only. */
+    pfile_put(s, "t1", "torch", "ttt", "ttt", NULL);
+    assert_pgens(s, "torch", 0, 1, "torch stored");
+    assert_pgens(s, "numpy", 2, 2, "torch stored");
+    /* Deleted, evicted (stg__update via touch does not count: no digest moves). */
+    cr_assert_eq(stg_file_touch(s, "t1", 5), 0);
+    assert_pgens(s, "torch", 0, 1, "touched");
+    cr_assert_eq(stg_del(s, STG_DB_FILES, "t1", 2), 0);
+    assert_pgens(s, "torch", 0, 2, "torch deleted");
+    assert_pgens(s, "numpy", 2, 2, "torch deleted");
+    /* The empty name is nobody's bucket: a NULL project reads as "". */
+    cr_assert_eq(PGEN(s, LEARNED, NULL), PGEN(s, LEARNED, ""));
+    stg_close(s);
+    th_rmrf(d);
+    free(d);
+}
+
+Test(rendered, a_file_of_unknown_project_moves_every_projects)
+{
+    char *d = th_tmpdir();
+    struct stg *s = th_open(d, 0, false);
+    struct stg_file f = {.key = "old", .url = "u", .size = -1, .project = "six"};
+    /* A V1 file record (schema 2): no project field. */
+    static const char v1[] = "\x01"
+                             "\x03\0\0\0old" "\x04\0\0\0pypi" "\x01\0\0\0u" "\x05\0\0\0a.whl"
+                             "\xff\xff\xff\xff" "\x03\0\0\0abc"
+                             "\x05\0\0\0\0\0\0\0" "\x05\0\0\0\0\0\0\0"
+                             "\xff\xff\xff\xff" "\xff\xff\xff\xff";
+    struct stg_file out;
+
+    check_buckets();
+    pfile_put(s, "n1", "numpy", NULL, "nnn", NULL);
+    assert_pgens(s, "numpy", 1, 1, "numpy");
+    /* Written by this build with no project: everyone's moves. */
+    pfile_put(s, "anon", NULL, NULL, "aaa", NULL);
+    assert_pgens(s, "numpy", 2, 2, "anonymous");
+    assert_pgens(s, "torch", 1, 1, "anonymous");
+    assert_pgens(s, "jinja2", 1, 1, "anonymous");
+    /* "" (several projects list it): the same. */
+    pfile_put(s, "shared", "", NULL, "sss", NULL);
+    assert_pgens(s, "numpy", 3, 3, "shared");
+    assert_pgens(s, "torch", 2, 2, "shared");
+
+    /* A record of the previous build decodes with no project, and moves everyone's. */
+    cr_assert_eq(stg_put(s, STG_DB_FILES, "old", 3, v1, sizeof(v1) - 1), 0);
+    assert_pgens(s, "torch", 3, 3, "a V1 record with a sha256 inserted");
+    cr_assert_eq(stg_file_get(s, "old", &out), 0);
+    cr_assert_null(out.project);
+    cr_assert_str_eq(out.sha256, "abc");
+    stg_file_release(&out);
+    /* Its page registers it again: it learns its project; no digest moved, nothing moves. */
+    cr_assert_eq(stg_file_put_many(s, &f, 1), 0);
+    assert_pgens(s, "torch", 3, 3, "project learned");
+    assert_pgens(s, "six", 3, 3, "project learned");
+    cr_assert_eq(stg_file_get(s, "old", &out), 0);
+    cr_assert_str_eq(out.project, "six");
+    stg_file_release(&out);
+    /* From then on, six's only. */
+    f.expected_sha256 = (char *)"zzz"; /* contradicts "abc": dropped */
+    cr_assert_eq(stg_file_put_many(s, &f, 1), 0);
+    assert_pgens(s, "six", 4, 4, "six's digest dropped");
+    assert_pgens(s, "torch", 3, 3, "six's digest dropped");
+    stg_close(s);
+    th_rmrf(d);
+    free(d);
+}
+
+Test(rendered, registering_under_another_project_moves_both)
+{
+    char *d = th_tmpdir();
+    struct stg *s = th_open(d, 0, false);
+    struct stg_file f = {.key = "k", .url = "u", .expected_sha256 = (char *)"aaa", .size = -1,
+                         .project = "numpy"};
+    struct stg_file out;
+
+    check_buckets();
+    cr_assert_eq(stg_file_put_many(s, &f, 1), 0);
+    pfile_put(s, "k", "numpy", "aaa", "aaa", NULL); /* stored: offline pages of numpy */
+    assert_pgens(s, "numpy", 0, 1, "stored");
+    assert_pgens(s, "torch", 0, 0, "stored");
+    /* torch's page lists the same file now: no digest changes, yet both move, all kinds. */
+    f.project = "torch";
+    cr_assert_eq(stg_file_put_many(s, &f, 1), 0);
+    cr_assert_eq(stg_file_get(s, "k", &out), 0);
+    cr_assert_str_eq(out.project, "", "listed by several projects");
+    cr_assert_str_eq(out.sha256, "aaa");
+    stg_file_release(&out);
+    cr_assert_geq(PGEN(s, LEARNED, "numpy"), 1, "numpy moved");
+    cr_assert_geq(PGEN(s, STORED, "numpy"), 2);
+    cr_assert_geq(PGEN(s, LEARNED, "torch"), 1, "torch moved");
+    cr_assert_geq(PGEN(s, STORED, "torch"), 1);
+    /* ... and from then on a change of it moves every project's (torch's page shows it too). */
+    {
+        uint64_t j = PGEN(s, STORED, "jinja2"), t = PGEN(s, STORED, "torch");
+        cr_assert_eq(stg_del(s, STG_DB_FILES, "k", 1), 0);
+        cr_assert_eq(PGEN(s, STORED, "jinja2"), j + 1);
+        cr_assert_eq(PGEN(s, STORED, "torch"), t + 1);
+    }
+
+    /* stg_file_put naming another project: both move too, and only they. */
+    pfile_put(s, "k2", "numpy", NULL, NULL, NULL);
+    {
+        uint64_t n = PGEN(s, LEARNED, "numpy"), t = PGEN(s, LEARNED, "torch");
+        uint64_t j = PGEN(s, LEARNED, "jinja2");
+        pfile_put(s, "k2", "torch", NULL, NULL, NULL);
+        cr_assert_eq(PGEN(s, LEARNED, "numpy"), n + 1);
+        cr_assert_eq(PGEN(s, LEARNED, "torch"), t + 1);
+        cr_assert_eq(PGEN(s, LEARNED, "jinja2"), j);
+    }
+    stg_close(s);
+    th_rmrf(d);
+    free(d);
+}
+
+Test(rendered, per_project_generations_survive_a_reopen)
+{
+    char *d = th_tmpdir();
+    struct stg *s = th_open(d, 0, false);
+    struct buf v;
+    char key[32];
+
+    check_buckets();
+    pfile_put(s, "n1", "numpy", NULL, "nnn", NULL);
+    pfile_put(s, "n1", "numpy", NULL, "nnn", "mmm");
+    pfile_put(s, "t1", "torch", "ttt", "ttt", NULL);
+    pfile_put(s, "anon", NULL, NULL, "aaa", NULL);
+    assert_pgens(s, "numpy", 3, 3, "before");
+    assert_pgens(s, "torch", 1, 2, "before");
+    assert_pgens(s, "jinja2", 1, 1, "before");
+
+    /* One small record per bucket that moved, beside the shared pair. */
+    buf_init(&v, 64);
+    snprintf(key, sizeof(key), "files_gen/%u", bucket_of("numpy"));
+    cr_assert_eq(stg_get(s, STG_DB_META, key, strlen(key), &v), 0);
+    cr_assert_eq(v.len, 16);
+    snprintf(key, sizeof(key), "files_gen/%u", bucket_of("jinja2"));
+    cr_assert_eq(stg_get(s, STG_DB_META, key, strlen(key), &v), IMX_ENOTFOUND,
+                 "a bucket that never moved has no record");
+    buf_release(&v);
+
+    stg_close(s);
+    s = th_open(d, 0, true);
+    assert_pgens(s, "numpy", 3, 3, "read-only reopen");
+    assert_pgens(s, "torch", 1, 2, "read-only reopen");
+    assert_pgens(s, "jinja2", 1, 1, "read-only reopen");
+    stg_close(s);
+    s = th_open(d, 0, false);
+    assert_pgens(s, "numpy", 3, 3, "reopen");
+    assert_pgens(s, "torch", 1, 2, "reopen");
+    assert_pgens(s, "jinja2", 1, 1, "reopen");
+    /* ... and go on from there. */
+    pfile_put(s, "t1", "torch", "ttt", NULL, NULL);
+    assert_pgens(s, "torch", 1, 3, "after reopen");
+    assert_pgens(s, "numpy", 3, 3, "after reopen");
+    stg_close(s);
+    th_rmrf(d);
+    free(d);
+}
+
+Test(rendered, a_batch_of_many_projects_moves_everyones)
+{
+    char *d = th_tmpdir();
+    struct stg *s = th_open(d, 0, false);
+    struct stg_file f[40] = {{0}};
+    char keys[40][8], names[40][16];
+
+    check_buckets();
+    for (int i = 0; i < 40; i++) {
+        snprintf(keys[i], sizeof(keys[i]), "k%d", i);
+        snprintf(names[i], sizeof(names[i]), "proj-%d", i);
+        f[i].key = keys[i];
+        f[i].url = (char *)"u";
+        f[i].size = -1;
+        f[i].sha256 = (char *)"abc";
+        f[i].project = names[i];
+    }
+    /* Too many buckets for one write to move one by one: every project's moves instead. */
+    cr_assert_eq(stg_file_put_many(s, f, 40), 0);
+    for (int i = 0; i < 40; i++)
+        cr_assert_geq(PGEN(s, STORED, names[i]), 1, "%s", names[i]);
+    assert_pgens(s, "numpy", 1, 1, "a bystander of a big batch");
+    stg_close(s);
+    th_rmrf(d);
+    free(d);
+}
+
+Test(rendered, a_bad_bucket_record_drops_renderings)
+{
+    char *d = th_tmpdir();
+    struct stg *s = th_open(d, 0, false);
+    struct stg_rendered in = sample("b", 1, NULL, 0);
+    struct stg_stats st;
+    struct buf v;
+    char key[32];
+
+    check_buckets();
+    pfile_put(s, "n1", "numpy", NULL, "nnn", NULL);
+    pfile_put(s, "t1", "torch", NULL, "ttt", NULL);
+    pfile_put(s, "t1", "torch", NULL, "ttt", "mmm");
+    cr_assert_eq(stg_rendered_put(s, "r", &in), 0);
+    snprintf(key, sizeof(key), "files_gen/%u", bucket_of("numpy"));
+    cr_assert_eq(stg_put(s, STG_DB_META, key, strlen(key), "short", 5), 0);
+    cr_assert_eq(stg_put(s, STG_DB_META, "files_gen/x", 11, "0123456789abcdef", 16), 0);
+    stg_close(s);
+    s = th_open(d, 0, true);
+    assert_pgens(s, "numpy", 0, 0, "read-only: the bad bucket reads 0");
+    assert_pgens(s, "torch", 2, 2, "read-only: the others as stored");
+    stg_close(s);
+    s = th_open(d, 0, false);
+    assert_pgens(s, "numpy", 0, 0, "reset");
+    assert_pgens(s, "torch", 2, 2, "kept");
+    cr_assert_eq(stg_stat(s, &st), 0);
+    cr_assert_eq(st.rendered, 0, "no rendering can be trusted against a reset bucket");
+    buf_init(&v, 64);
+    cr_assert_eq(stg_get(s, STG_DB_META, key, strlen(key), &v), IMX_ENOTFOUND, "deleted");
+    cr_assert_eq(stg_get(s, STG_DB_META, "files_gen/x", 11, &v), IMX_ENOTFOUND, "deleted");
+    buf_release(&v);
+    pfile_put(s, "n1", "numpy", NULL, "nn2", NULL);
+    assert_pgens(s, "numpy", 1, 1, "counting again");
+    stg_close(s);
+    th_rmrf(d);
+    free(d);
+}
+
+Test(rendered, a_schema_2_rendering_is_never_taken_as_current)
+{
+    char *d = th_tmpdir();
+    struct stg *s = th_open(d, 0, false);
+    struct stg_rendered in = sample("b", 1, NULL, 0);
+    struct stg_rendered out;
+    struct buf raw, v1;
+
+    /* The same rendering as V1 would have written it: no project after files_gen. */
+    buf_init(&raw, BUF_NOMAX);
+    buf_init(&v1, BUF_NOMAX);
+    cr_assert_eq(stg_rendered_put(s, "k", &in), 0);
+    cr_assert_eq(stg_get(s, STG_DB_RENDERED, "k", 1, &raw), 0);
+    buf_putc(&v1, 1);
+    buf_append(&v1, raw.p + 1, 1 + 8 + 4 + 4 + 8 - 1 + 1);      /* up to files_gen */
+    buf_append(&v1, raw.p + 26 + 4 + 5, raw.len - 26 - 4 - 5); /* after "torch" */
+    cr_assert_eq(stg_put(s, STG_DB_RENDERED, "k", 1, v1.p, v1.len), 0);
+    cr_assert_eq(stg_rendered_get(s, "k", false, &out), 0, "V1 decodes");
+    cr_assert_eq(out.gen_kind, in.gen_kind);
+    cr_assert_eq(out.files_gen, in.files_gen);
+    cr_assert_str_eq(out.stamps, in.stamps);
+    cr_assert_null(out.project);
+    stg_rendered_release(&out);
+    /* Same fingerprint, kind, value and stamps, but no project: not the same rendering. */
+    cr_assert_eq(stg_rendered_put(s, "k", &in), 0, "written over, not skipped");
+    cr_assert_eq(stg_rendered_get(s, "k", false, &out), 0);
+    cr_assert_str_eq(out.project, "torch");
+    stg_rendered_release(&out);
+    buf_release(&raw);
+    buf_release(&v1);
     stg_close(s);
     th_rmrf(d);
     free(d);
