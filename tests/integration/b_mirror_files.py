@@ -12,7 +12,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from b_mirror_common import JSON_V1, Mirror, describe, file_entry  # noqa: E402
-from harness import wheels  # noqa: E402
+from harness import downloads_settled, wheels  # noqa: E402
 
 DEMO = "/pypi/simple/demo-pkg/"
 TORCH = "/pytorch-cu124/simple/torch/"
@@ -187,7 +187,10 @@ class Files(unittest.TestCase):
         # file): 404 and nothing asked -- unless the wheel is already stored
         # (another test downloaded it), in which case indexmux extracted its
         # METADATA itself (PEP 658 synthesis) and must serve exactly what the
-        # page now advertises, still without asking the upstream.
+        # page now advertises, still without asking the upstream. Such a
+        # download's extraction must be over first, or the page and the
+        # .metadata request would see two different moments.
+        downloads_settled(self.imx)
         for page, wheel in ((DEMO, m.demo08), (TORCH, m.torch_cu)):
             with self.subTest(wheel=os.path.basename(wheel)):
                 path, entry = file_entry(self.imx, page, os.path.basename(wheel))

@@ -11,7 +11,7 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import wait_for  # noqa: E402
+from harness import downloads_settled, wait_for  # noqa: E402
 from ops_common import (JSON_V1, PASSWORD, URL_PASSWORD, Ops, file_url,  # noqa: E402
                         parse_metrics, scrape, value)
 
@@ -92,6 +92,10 @@ class Metrics(unittest.TestCase):
                      >= 2 * len(data), timeout=10, what="served bytes")
             self.assertGreaterEqual(value(fams, "indexmux_fetched_bytes_total", index="pypi"),
                                     len(data))
+            # The download's thread extracts the wheel's metadata after the
+            # client has its last byte: the gauges drop to 0 once it is done.
+            downloads_settled(imx)
+            fams, _ = scrape(imx)
             self.assertEqual(value(fams, "indexmux_transfers_in_flight"), 0)
             self.assertEqual(value(fams, "indexmux_transfer_clients"), 0)
             # Store figures are cached for a few seconds: they catch up.

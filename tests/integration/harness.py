@@ -90,6 +90,20 @@ def wait_for(cond, timeout=10.0, interval=0.05, what="condition"):
         time.sleep(interval)
 
 
+def downloads_settled(imx, timeout=30.0):
+    """Wait until the server has no download in flight. A download's thread
+    goes on after its clients have their last byte (commit, PEP 658
+    metadata out of a wheel): a test that reads what that step changes (a
+    page's core-metadata, the transfer gauges) waits for it first."""
+    def idle():
+        st, _, body = imx.get("/metrics")
+        for line in body.decode("utf-8", "replace").splitlines():
+            if line.startswith("indexmux_transfers_in_flight "):
+                return st == 200 and float(line.split()[1]) == 0
+        return False
+    wait_for(idle, timeout=timeout, interval=0.05, what="downloads in flight to finish")
+
+
 class Headers(dict):
     """Case-insensitive header dict (last value wins; .get_all for repeats)."""
 
