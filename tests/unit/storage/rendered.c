@@ -452,8 +452,10 @@ Test(rendered, older_schema_is_raised_by_a_writable_open_only)
 
 /* ---- files generations ---- */
 
-static void file_put(struct stg *s, const char *key, const char *expected, const char *sha,
-                     const char *md_expected, const char *md_sha)
+/* A file record of `project` (NULL: none, as records written before schema 3). */
+static void file_put_in(struct stg *s, const char *key, const char *project,
+                        const char *expected, const char *sha, const char *md_expected,
+                        const char *md_sha)
 {
     struct stg_file f = {0};
 
@@ -466,7 +468,14 @@ static void file_put(struct stg *s, const char *key, const char *expected, const
     f.size = -1;
     f.metadata_expected_sha256 = (char *)md_expected;
     f.metadata_sha256 = (char *)md_sha;
+    f.project = (char *)project;
     cr_assert_eq(stg_file_put(s, &f), 0);
+}
+
+static void file_put(struct stg *s, const char *key, const char *expected, const char *sha,
+                     const char *md_expected, const char *md_sha)
+{
+    file_put_in(s, key, NULL, expected, sha, md_expected, md_sha);
 }
 
 /* Records of unknown project (file_put) move every project's: "x" stands for any. */
@@ -637,18 +646,7 @@ static void assert_pgens(struct stg *s, const char *project, uint64_t learned, u
 static void pfile_put(struct stg *s, const char *key, const char *project, const char *expected,
                       const char *sha, const char *md_sha)
 {
-    struct stg_file f = {0};
-
-    f.key = (char *)key;
-    f.index = (char *)"pypi";
-    f.url = (char *)"https://up.example/x-1.0-py3-none-any.whl";
-    f.filename = (char *)"x-1.0-py3-none-any.whl";
-    f.expected_sha256 = (char *)expected;
-    f.sha256 = (char *)sha;
-    f.size = -1;
-    f.metadata_sha256 = (char *)md_sha;
-    f.project = (char *)project;
-    cr_assert_eq(stg_file_put(s, &f), 0);
+    file_put_in(s, key, project, expected, sha, NULL, md_sha);
 }
 
 Test(rendered, a_file_moves_its_projects_generations_only)
