@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "err.h"
+#include "log.h"
 #include "server_int.h"
 #include "xalloc.h"
 
@@ -28,7 +29,7 @@
 
 #define FROZEN_MAGIC 0x5f7e2e11u
 
-enum body_kind { BODY_BUF, BODY_FD, BODY_CALLBACK, BODY_SHARED, BODY_FROZEN };
+enum body_kind { BODY_BUF, BODY_FD, BODY_CALLBACK, BODY_FROZEN };
 
 struct srv_frozen {
     unsigned magic;
@@ -48,8 +49,7 @@ struct srv_response {
     enum body_kind kind;
     char *buf; /* BODY_BUF */
     size_t buf_len;
-    const char *shared; /* BODY_SHARED: borrowed until release(release_ctx) */
-    void (*release)(void *);
+    void (*release)(void *); /* BODY_FROZEN: what keeps its bytes, called when done */
     void *release_ctx;
     int fd; /* BODY_FD, -1 once handed to MHD */
     uint64_t offset;
@@ -58,7 +58,7 @@ struct srv_response {
     void *ctx;
     srv_reader_free free_fn;
     int64_t size;
-    struct srv_frozen *frozen; /* BODY_FROZEN: borrowed; release/release_ctx as BODY_SHARED */
+    struct srv_frozen *frozen; /* BODY_FROZEN: borrowed */
     struct resp_header *headers;
     size_t nheaders;
     size_t headers_cap;
@@ -92,22 +92,6 @@ struct srv_response *srv_response_new_buf(unsigned status, const char *content_t
     assert(body_take != NULL || len == 0);
     r->buf = body_take;
     r->buf_len = len;
-    if (content_type)
-        add_header_unchecked(r, "Content-Type", content_type);
-    return r;
-}
-
-struct srv_response *srv_response_new_shared(unsigned status, const char *content_type,
-                                             const char *body, size_t len,
-                                             void (*release)(void *ctx), void *ctx)
-{
-    struct srv_response *r = resp_alloc(status, BODY_SHARED);
-
-    assert(body != NULL && release != NULL);
-    r->shared = body;
-    r->buf_len = len;
-    r->release = release;
-    r->release_ctx = ctx;
     if (content_type)
         add_header_unchecked(r, "Content-Type", content_type);
     return r;
@@ -220,17 +204,18 @@ struct srv_frozen *srv_frozen_new(unsigned status, const char *content_type, con
     assert(status >= 100 && status <= 999 && (body != NULL || len == 0));
     m = MHD_create_response_from_buffer(len, (void *)(uintptr_t)(body ? body : ""),
                                         MHD_RESPMEM_PERSISTENT);
-    if (!m)
-        return NULL;
+    if (!m) {
+        /* Only an allocation fails here: like every constructor, abort (xalloc.h). */
+        log_warnx("out of memory making a response of %zu bytes", len);
+        abort();
+    }
     f = xcalloc(1, sizeof(*f));
     INIT_OBJ(f, FROZEN_MAGIC);
     f->status = status;
     f->len = len;
     f->m = m;
-    if (content_type && srv_frozen_add_header(f, "Content-Type", content_type) != 0) {
-        srv_frozen_free(f);
-        return NULL;
-    }
+    if (content_type)
+        (void)NEVER(srv_frozen_add_header(f, "Content-Type", content_type) != 0);
     return f;
 }
 
@@ -375,15 +360,6 @@ int srv__response_build(struct srv_response *resp, struct srv *srv, struct MHD_C
                                                       : MHD_RESPMEM_PERSISTENT);
         if (m)
             resp->buf = NULL;
-        break;
-    case BODY_SHARED:
-        /* No copy: MHD sends from the shared bytes and calls release when done. */
-        m = MHD_create_response_from_buffer_with_free_callback_cls(
-            resp->buf_len, (void *)(uintptr_t)resp->shared,
-            (MHD_ContentReaderFreeCallback)resp->release,
-            resp->release_ctx);
-        if (m)
-            resp->release = NULL;
         break;
     case BODY_FD:
         m = MHD_create_response_from_fd_at_offset64(resp->len, resp->fd, resp->offset);

@@ -2,9 +2,10 @@
  * respond.h - HTTP responses for route handlers, without libmicrohttpd.
  *
  * A struct srv_response describes what to send: status, headers, and one of
- * four body kinds (a heap buffer, shared bytes, a file descriptor range sent
- * with sendfile, or a non-blocking reader callback). The libmicrohttpd object
- * is built only when the server queues it, so handlers never see MHD.
+ * four body kinds (a heap buffer, a file descriptor range sent with
+ * sendfile, a non-blocking reader callback, or a frozen response made once
+ * and shared by requests, below). The libmicrohttpd object is built only
+ * when the server queues it, so handlers never see MHD.
  *
  * Calling sequence (inside a route hook, see server.h):
  *   struct srv_response *r = srv_response_new_buf(200, "text/html", body, len);
@@ -77,15 +78,6 @@ struct srv_response *srv_response_new_buf(unsigned status, const char *content_t
                                           char *body_take, size_t len);
 
 /*
- * A body of borrowed bytes, sent without copying: `release(ctx)` is called
- * exactly once when the server no longer needs them (after the response was
- * sent, or when the response is freed unsent). For shared immutable pages.
- */
-struct srv_response *srv_response_new_shared(unsigned status, const char *content_type,
-                                             const char *body, size_t len,
-                                             void (*release)(void *ctx), void *ctx);
-
-/*
  * A frozen response: status, headers and borrowed body bytes made into
  * libmicrohttpd's form once, then queued for any number of requests, from
  * any thread, at the same time (MHD counts its uses). For the hot path of
@@ -102,9 +94,9 @@ struct srv_response *srv_response_new_shared(unsigned status, const char *conten
  * keeps the bytes (and f) alive must be held until it is. srv_frozen_free
  * only drops the creator's use: requests still sending keep theirs.
  *
- * srv_frozen_new returns NULL when libmicrohttpd cannot allocate it.
- * srv_frozen_add_header: 0 or IMX_EINVAL (as srv_response_add_header;
- * also when MHD refuses the header).
+ * srv_frozen_new never fails (out of memory aborts, as for every
+ * constructor here). srv_frozen_add_header: 0 or IMX_EINVAL (as
+ * srv_response_add_header; also when MHD refuses the header).
  */
 struct srv_frozen;
 struct srv_frozen *srv_frozen_new(unsigned status, const char *content_type, const char *body,

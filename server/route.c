@@ -88,18 +88,30 @@ static void page_frozen_free(struct rsv_page_ext *e)
     free(pf);
 }
 
+/* The headers every answer for a page carries, 200 or 304 (Content-Encoding aside). */
+struct page_headers {
+    char etag[64];
+    char cc[64];
+};
+
+static void page_headers(const struct route_ctx *rc, const struct rsv_page *page, bool gz,
+                         struct page_headers *h)
+{
+    etag_of(page, gz, h->etag, sizeof(h->etag));
+    snprintf(h->cc, sizeof(h->cc), "max-age=%u, public", rc->cfg->server.page_max_age);
+}
+
 /*
  * The 200 response of a page as type t, gzip'd or not, made on first use
  * and kept on the page: later requests send it without building anything.
- * NULL when libmicrohttpd cannot make it (the caller builds one per request).
  */
-static struct srv_frozen *page_frozen(const struct route_ctx *rc, struct rsv_page *page,
-                                      enum negotiate_type t, const char *body, size_t len,
-                                      bool gz, const char *etag)
+static struct srv_frozen *page_frozen(struct rsv_page *page, enum negotiate_type t,
+                                      const char *body, size_t len, bool gz,
+                                      const struct page_headers *h)
 {
     unsigned slot = (unsigned)t * 2 + (gz ? 1 : 0);
     struct page_frozen *pf = (struct page_frozen *)rsv_page_ext_get(page, slot);
-    char cc[64];
+    int rc = 0;
 
     _Static_assert(NEG_TEXT_HTML * 2 + 1 < RSV_PAGE_EXT_SLOTS, "a slot per type and encoding");
     if (pf)
@@ -107,14 +119,12 @@ static struct srv_frozen *page_frozen(const struct route_ctx *rc, struct rsv_pag
     pf = xcalloc(1, sizeof(*pf));
     pf->ext.free_fn = page_frozen_free;
     pf->f = srv_frozen_new(200, negotiate_content_type(t), body, len);
-    snprintf(cc, sizeof(cc), "max-age=%u, public", rc->cfg->server.page_max_age);
-    if (!pf->f || (gz && srv_frozen_add_header(pf->f, "Content-Encoding", "gzip") != 0) ||
-        srv_frozen_add_header(pf->f, "Vary", "Accept, Accept-Encoding") != 0 ||
-        srv_frozen_add_header(pf->f, "Cache-Control", cc) != 0 ||
-        srv_frozen_add_header(pf->f, "ETag", etag) != 0) {
-        page_frozen_free(&pf->ext);
-        return NULL;
-    }
+    if (gz)
+        rc |= srv_frozen_add_header(pf->f, "Content-Encoding", "gzip");
+    rc |= srv_frozen_add_header(pf->f, "Vary", "Accept, Accept-Encoding");
+    rc |= srv_frozen_add_header(pf->f, "Cache-Control", h->cc);
+    rc |= srv_frozen_add_header(pf->f, "ETag", h->etag);
+    (void)NEVER(rc != 0); /* fixed names, and values we made */
     pf = (struct page_frozen *)rsv_page_ext_set(page, slot, &pf->ext);
     return pf->f;
 }
@@ -128,35 +138,21 @@ static struct srv_response *page_response(const struct route_ctx *rc, const stru
 {
     const char *gz_body = NULL;
     size_t gz_len = 0;
-    const char *inm = srv_request_header(req, "If-None-Match");
-    const char *body;
-    size_t len;
     struct srv_response *resp;
-    struct srv_frozen *f;
-    char etag[64];
-    char cc[64];
+    struct page_headers h;
 
     gz = gz && rsv_page_gzip(page, &gz_body, &gz_len);
-    body = gz ? gz_body : page->body;
-    len = gz ? gz_len : page->len;
-    etag_of(page, gz, etag, sizeof(etag));
-    if (!etag_listed(inm, etag)) {
-        f = page_frozen(rc, page, t, body, len, gz, etag);
+    page_headers(rc, page, gz, &h);
+    if (!etag_listed(srv_request_header(req, "If-None-Match"), h.etag)) {
+        struct srv_frozen *f = page_frozen(page, t, gz ? gz_body : page->body,
+                                           gz ? gz_len : page->len, gz, &h);
         /* The page's reference goes with the response: it keeps the bytes and f. */
-        if (f)
-            return srv_response_new_frozen(f, page_release, page);
-        resp = srv_response_new_shared(200, negotiate_content_type(t), body, len, page_release,
-                                       page);
-        page = NULL;
-        if (gz)
-            srv_response_add_header(resp, "Content-Encoding", "gzip");
-    } else {
-        resp = srv_response_new_buf(304, NULL, NULL, 0);
+        return srv_response_new_frozen(f, page_release, page);
     }
-    snprintf(cc, sizeof(cc), "max-age=%u, public", rc->cfg->server.page_max_age);
+    resp = srv_response_new_buf(304, NULL, NULL, 0);
     srv_response_add_header(resp, "Vary", "Accept, Accept-Encoding");
-    srv_response_add_header(resp, "Cache-Control", cc);
-    srv_response_add_header(resp, "ETag", etag);
+    srv_response_add_header(resp, "Cache-Control", h.cc);
+    srv_response_add_header(resp, "ETag", h.etag);
     rsv_page_unref(page);
     return resp;
 }
