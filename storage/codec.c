@@ -347,18 +347,28 @@ static int page_decode_cb(void *ctx, const void *v, size_t vlen)
     return stg_page_decode(v, vlen, ctx);
 }
 
-int stg_page_get(struct stg *s, const char *index, const char *project, struct stg_page *out)
+/* Decode the page record of (index, project) with cb inside a read transaction. */
+static int page_view(struct stg *s, const char *index, const char *project,
+                     int (*cb)(void *ctx, const void *v, size_t vlen), void *ctx)
 {
-    struct stg_page pg;
     size_t klen = 0;
     char *key = page_key(index, project, &klen);
     int rc;
 
-    assert(out != NULL);
     if (key == NULL)
         return IMX_EINVAL;
-    rc = stg__view(s, STG_DB_PAGES, key, klen, page_decode_cb, &pg);
+    rc = stg__view(s, STG_DB_PAGES, key, klen, cb, ctx);
     free(key);
+    return rc;
+}
+
+int stg_page_get(struct stg *s, const char *index, const char *project, struct stg_page *out)
+{
+    struct stg_page pg;
+    int rc;
+
+    assert(out != NULL);
+    rc = page_view(s, index, project, page_decode_cb, &pg);
     if (rc == 0)
         *out = pg;
     return rc;
@@ -373,15 +383,10 @@ int stg_page_head(struct stg *s, const char *index, const char *project,
                   struct stg_page_head *out)
 {
     struct stg_page_head h;
-    size_t klen = 0;
-    char *key = page_key(index, project, &klen);
     int rc;
 
     assert(out != NULL);
-    if (key == NULL)
-        return IMX_EINVAL;
-    rc = stg__view(s, STG_DB_PAGES, key, klen, page_head_cb, &h);
-    free(key);
+    rc = page_view(s, index, project, page_head_cb, &h);
     if (rc == 0)
         *out = h;
     return rc;
