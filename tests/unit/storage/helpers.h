@@ -50,6 +50,22 @@ static inline struct stg *th_open(const char *dir, uint64_t map_size, bool ro)
     return s;
 }
 
+/*
+ * storage's files-generation bucket of a project name, computed here from
+ * its definition (storage.h: FNV-1a 64 mod STG_GEN_BUCKETS), not by calling
+ * storage: the tests check the on-disk "files_gen/<b>" keys against it.
+ */
+static inline unsigned th_bucket_of(const char *name)
+{
+    uint64_t h = 14695981039346656037ULL;
+
+    for (; *name; name++) {
+        h ^= (unsigned char)*name;
+        h *= 1099511628211ULL;
+    }
+    return (unsigned)(h % STG_GEN_BUCKETS);
+}
+
 static inline bool th_is_dir(const char *path)
 {
     struct stat st;

@@ -607,18 +607,6 @@ Test(rendered, unreadable_generations_drop_renderings)
 
 /* ---- files generations per project ---- */
 
-/* storage's bucket of a project name (storage.h: FNV-1a 64 mod STG_GEN_BUCKETS). */
-static unsigned bucket_of(const char *name)
-{
-    uint64_t h = 14695981039346656037ULL;
-
-    for (; *name; name++) {
-        h ^= (unsigned char)*name;
-        h *= 1099511628211ULL;
-    }
-    return (unsigned)(h % STG_GEN_BUCKETS);
-}
-
 /* The projects below land in different buckets: what is asserted of one is about it alone. */
 static void check_buckets(void)
 {
@@ -626,7 +614,7 @@ static void check_buckets(void)
 
     for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
         for (size_t j = i + 1; j < ARRAY_SIZE(names); j++)
-            cr_assert_neq(bucket_of(names[i]), bucket_of(names[j]), "%s and %s share a bucket",
+            cr_assert_neq(th_bucket_of(names[i]), th_bucket_of(names[j]), "%s and %s share a bucket",
                           names[i], names[j]);
     }
 }
@@ -798,10 +786,10 @@ Test(rendered, per_project_generations_survive_a_reopen)
 
     /* One small record per bucket that moved, beside the shared pair. */
     buf_init(&v, 64);
-    snprintf(key, sizeof(key), "files_gen/%u", bucket_of("numpy"));
+    snprintf(key, sizeof(key), "files_gen/%u", th_bucket_of("numpy"));
     cr_assert_eq(stg_get(s, STG_DB_META, key, strlen(key), &v), 0);
     cr_assert_eq(v.len, 16);
-    snprintf(key, sizeof(key), "files_gen/%u", bucket_of("jinja2"));
+    snprintf(key, sizeof(key), "files_gen/%u", th_bucket_of("jinja2"));
     cr_assert_eq(stg_get(s, STG_DB_META, key, strlen(key), &v), IMX_ENOTFOUND,
                  "a bucket that never moved has no record");
     buf_release(&v);
@@ -866,7 +854,7 @@ Test(rendered, a_bad_bucket_record_drops_renderings)
     pfile_put(s, "t1", "torch", NULL, "ttt", NULL);
     pfile_put(s, "t1", "torch", NULL, "ttt", "mmm");
     cr_assert_eq(stg_rendered_put(s, "r", &in), 0);
-    snprintf(key, sizeof(key), "files_gen/%u", bucket_of("numpy"));
+    snprintf(key, sizeof(key), "files_gen/%u", th_bucket_of("numpy"));
     cr_assert_eq(stg_put(s, STG_DB_META, key, strlen(key), "short", 5), 0);
     cr_assert_eq(stg_put(s, STG_DB_META, "files_gen/x", 11, "0123456789abcdef", 16), 0);
     stg_close(s);
