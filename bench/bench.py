@@ -101,6 +101,40 @@ def curl_ttfb(url):
     return float(a), float(b)
 
 
+def proc_cpu(pids):
+    """CPU seconds (user + system) used so far by all threads of pids."""
+    t = 0
+    for pid in pids:
+        for tid in os.listdir("/proc/%d/task" % pid):
+            with open("/proc/%d/task/%s/stat" % (pid, tid)) as fh:
+                f = fh.read().rsplit(")", 1)[1].split()
+            t += int(f[11]) + int(f[12])  # utime, stime (fields 14 and 15)
+    return t / os.sysconf("SC_CLK_TCK")
+
+
+def nginx_workers(master):
+    out = subprocess.run(["pgrep", "-P", str(master)], capture_output=True, text=True).stdout
+    return [int(x) for x in out.split()]
+
+
+FILE_ROUNDS = 25
+
+
+def interleaved(servers, rounds):
+    """rounds x [{name: (seconds, CPU seconds of its pids)}], one curl
+    download per server per round, in turn; seconds is curl's own total."""
+    runs = []
+    for _ in range(rounds):
+        r = {}
+        for name, url, pids in servers:
+            c0 = proc_cpu(pids)
+            out = subprocess.run(["curl", "-s", "-f", "-o", "/dev/null", "-w", "%{time_total}", url],
+                                 check=True, timeout=600, capture_output=True, text=True).stdout
+            r[name] = (float(out), proc_cpu(pids) - c0)
+        runs.append(r)
+    return runs
+
+
 def settle(port, timeout=120):
     """Wait until indexmux has no download in flight (a finished download
     still commits its file: an fsync of 1 GiB), then flush dirty pages, so
@@ -299,6 +333,9 @@ def main():
                     help="set up (pages rendered, big file cached, nginx serving the same "
                          "bytes), print the URLs, then wait until interrupted: for profiling")
     args = ap.parse_args()
+    # SIGTERM (e.g. ending --hold) unwinds like ^C, so the finally clauses
+    # stop the servers and remove the temp dir.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     if args.restart_only:
         return main_restart_only()
     secs = 4 if args.quick else 8
@@ -355,7 +392,7 @@ def main():
         ngx_conf = os.path.join(tmp, "nginx.conf")
         with open(ngx_conf, "w") as fh:
             fh.write(NGINX_CONF.format(tmp=tmp, port=ngx_port, root=root))
-        procs.start(["nginx", "-c", ngx_conf, "-p", tmp], stderr=subprocess.DEVNULL)
+        ngx = procs.start(["nginx", "-c", ngx_conf, "-p", tmp], stderr=subprocess.DEVNULL)
         wait_http(ngx_port, "/demo.html")
         for fn in ("demo.html", "demo.json", "numpy.json"):
             st, _, body = get(ngx_port, "/" + fn)
@@ -384,12 +421,15 @@ def main():
         if args.hold:
             shutil.copy(big, os.path.join(root, "big.whl"))
             curl_time(base + big_path)  # stores it
+            settle(port)
+            os.link(os.path.join(tmp, "data", "blobs", big_sha[:2], big_sha[2:4], big_sha),
+                    os.path.join(root, "blob.whl"))
             print(json.dumps({"indexmux": base, "indexmux_pid": imx.pid, "nginx": nbase,
                               "upstream": "http://127.0.0.1:%d" % up_port,
                               "pages": {n: p for n, (p, _, _) in pages.items()},
                               "big_cached": base + big_path, "big_nginx": nbase + "/big.whl",
+                              "big_nginx_same_file": nbase + "/blob.whl",
                               "json_accept": PIP_ACCEPT}, indent=1), flush=True)
-            signal.signal(signal.SIGTERM, signal.default_int_handler)
             try:
                 signal.pause()
             except KeyboardInterrupt:
@@ -418,24 +458,37 @@ def main():
                      "%.0f MiB/s (direct)" % (big_mib / t_direct), "%.2fx" % (t_direct / t_cold), ""))
         print(rows[-1], flush=True)
 
-        # -- cached big file vs nginx: alternating pairs, as for the pages
-        # (one download of 1 GiB takes ~0.6 s here and varies by +-20%) --
+        # -- cached big file vs nginx. One download of 1 GiB takes ~0.6 s
+        # here and varies by +-20% between consecutive runs, so the row is
+        # the median of many interleaved rounds, and each server's CPU time
+        # per download (its threads' utime+stime), which varies less. nginx
+        # serves the very file indexmux stored (a hard link: the same page
+        # cache) and, as a second reference, a copy: two files with the same
+        # bytes need not have the same page-cache layout. --
+        blob = os.path.join(tmp, "data", "blobs", big_sha[:2], big_sha[2:4], big_sha)
         shutil.copy(big, os.path.join(root, "big.whl"))
-        settle(port)
-        pairs = [(curl_time(base + big_path), curl_time(nbase + "/big.whl")) for _ in range(7)]
-        print("cached file pairs (s):", ["%.3f/%.3f" % p for p in pairs], flush=True)
-        t_imx = statistics.median(p[0] for p in pairs)
-        t_ngx = statistics.median(p[1] for p in pairs)
-        ratios = sorted(p[1] / p[0] for p in pairs)
+        settle(port)  # the download's commit has put the blob in place
+        os.link(blob, os.path.join(root, "blob.whl"))
+        ngx_pids = nginx_workers(ngx.pid)
+        runs = interleaved([("imx", base + big_path, [imx.pid]),
+                            ("same", nbase + "/blob.whl", ngx_pids),
+                            ("copy", nbase + "/big.whl", ngx_pids)], FILE_ROUNDS)
+        t_imx = statistics.median(r["imx"][0] for r in runs)
+        t_ngx = statistics.median(r["same"][0] for r in runs)
+        ratios = sorted(r["same"][0] / r["imx"][0] for r in runs)
+        ratios_copy = sorted(r["copy"][0] / r["imx"][0] for r in runs)
+        cpu = {k: sum(r[k][1] for r in runs) / len(runs) * 1024 / big_mib for k in runs[0]}
         rows.append(("cached %d MiB file" % big_mib, "%.0f MiB/s" % (big_mib / t_imx),
                      "%.0f MiB/s" % (big_mib / t_ngx), "%.2fx" % statistics.median(ratios),
-                     "7 alternating pairs, %.2f-%.2fx" % (ratios[0], ratios[-1])))
+                     "%d interleaved rounds, quartiles %.2f-%.2fx; vs nginx on a copy %.2fx; "
+                     "CPU per GiB: indexmux %.3f s, nginx %.3f s (copy %.3f s)"
+                     % (len(runs), ratios[len(ratios) // 4], ratios[3 * len(ratios) // 4],
+                        statistics.median(ratios_copy), cpu["imx"], cpu["same"], cpu["copy"])))
         print(rows[-1], flush=True)
 
         # -- cold big file again, with nginx as the upstream: the Python fake
         # spends a core of this 2-core machine sending, which the direct
         # download does not have to share; nginx sends with sendfile --
-        shutil.copy(big, os.path.join(root, "big.whl"))
         spec["raw"]["/simple/bigngx/"] = {
             "body": '<a href="http://127.0.0.1:%d/big.whl#sha256=%s">%s</a>'
                     % (ngx_port, big_sha, os.path.basename(big)),
@@ -563,6 +616,7 @@ def main():
                                  "p90 %s ms; build/bench/render_bench" % m.group(3)))
     finally:
         procs.stop()
+        shutil.rmtree(tmp, ignore_errors=True)  # several GiB of wheels and copies
 
     lines = ["| measurement | indexmux | nginx / reference | ratio | note |",
              "|---|---|---|---|---|"]
@@ -573,7 +627,6 @@ def main():
     print(table)
     with open(os.path.join(HERE, "results.md"), "w") as fh:
         fh.write(table + "\n")
-    shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
