@@ -117,7 +117,7 @@ def nginx_workers(master):
     return [int(x) for x in out.split()]
 
 
-FILE_ROUNDS = 25
+FILE_ROUNDS = 40
 
 
 def interleaved(servers, rounds):
