@@ -387,6 +387,7 @@ def main():
                 fh.write(gz.compress(body, 6))
         st, h, body = get(port, "/simple/bigpkg/", {"Accept": PIP_ACCEPT})
         big_url = json.loads(body)["files"][0]["url"]
+        blob = os.path.join(tmp, "data", "blobs", big_sha[:2], big_sha[2:4], big_sha)  # once stored
         big_path = "/" + big_url.split("../")[-1]
         ngx_port = free_port()
         ngx_conf = os.path.join(tmp, "nginx.conf")
@@ -422,8 +423,7 @@ def main():
             shutil.copy(big, os.path.join(root, "big.whl"))
             curl_time(base + big_path)  # stores it
             settle(port)
-            os.link(os.path.join(tmp, "data", "blobs", big_sha[:2], big_sha[2:4], big_sha),
-                    os.path.join(root, "blob.whl"))
+            os.link(blob, os.path.join(root, "blob.whl"))
             print(json.dumps({"indexmux": base, "indexmux_pid": imx.pid, "nginx": nbase,
                               "upstream": "http://127.0.0.1:%d" % up_port,
                               "pages": {n: p for n, (p, _, _) in pages.items()},
@@ -460,12 +460,10 @@ def main():
 
         # -- cached big file vs nginx. One download of 1 GiB takes ~0.6 s
         # here and varies by +-20% between consecutive runs, so the row is
-        # the median of many interleaved rounds, and each server's CPU time
-        # per download (its threads' utime+stime), which varies less. nginx
-        # serves the very file indexmux stored (a hard link: the same page
-        # cache) and, as a second reference, a copy: two files with the same
-        # bytes need not have the same page-cache layout. --
-        blob = os.path.join(tmp, "data", "blobs", big_sha[:2], big_sha[2:4], big_sha)
+        # the median of many interleaved rounds, with what each download cost
+        # each server in CPU (its threads' utime+stime). nginx serves the very
+        # file indexmux stored (a hard link: the same page cache) and, as a
+        # second reference, a copy. --
         shutil.copy(big, os.path.join(root, "big.whl"))
         settle(port)  # the download's commit has put the blob in place
         os.link(blob, os.path.join(root, "blob.whl"))
