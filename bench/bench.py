@@ -122,11 +122,12 @@ FILE_ROUNDS = 40
 
 def interleaved(servers, rounds):
     """rounds x [{name: (seconds, CPU seconds of its pids)}], one curl
-    download per server per round, in turn; seconds is curl's own total."""
+    download per server per round; seconds is curl's own total. The order
+    rotates from round to round, so no server always comes first or last."""
     runs = []
-    for _ in range(rounds):
+    for i in range(rounds):
         r = {}
-        for name, url, pids in servers:
+        for name, url, pids in servers[i % len(servers):] + servers[:i % len(servers)]:
             c0 = proc_cpu(pids)
             out = subprocess.run(["curl", "-s", "-f", "-o", "/dev/null", "-w", "%{time_total}", url],
                                  check=True, timeout=600, capture_output=True, text=True).stdout
