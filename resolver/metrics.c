@@ -268,6 +268,12 @@ void rsv__count_rendered(struct rsv *r, enum rsv_rendered_outcome o)
         add(&r->metrics->rendered[o], 1);
 }
 
+void rsv__count_page_parsed(struct rsv *r)
+{
+    if (r->metrics)
+        add(&r->metrics->pages_parsed, 1);
+}
+
 void rsv__count_hash_mismatch(struct rsv *r)
 {
     if (r->metrics)

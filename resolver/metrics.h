@@ -124,6 +124,7 @@ struct rsv_metrics {
     uint64_t hash_mismatches;  /* downloaded bytes (or metadata) not matching the page */
     uint64_t hash_conflicts;   /* same filename, different sha256 between indexes */
     uint64_t rendered[RSV_RENDERED__N]; /* per enum rsv_rendered_outcome */
+    uint64_t pages_parsed;     /* upstream page records parsed into memory (project.c) */
     uint64_t evictions;        /* blobs evicted to honour max-cache-size */
     uint64_t evicted_bytes;
     uint64_t transfers;        /* gauge: file downloads in flight */

@@ -510,15 +510,20 @@ static bool record_fresh(const struct config_index *ix, const char *project,
  * (single flight) and re-read; on failure fall back to a stale record.
  * With a storage failure while fetching (disk full, map full) the fresh
  * answer cannot be kept, so it is read back from nowhere: report it.
+ * *writes (when not NULL) is the parse cache's write count just before the
+ * read of the record returned, for pc_put.
  */
 static int get_record(struct rsv *r, const struct config_index *ix, const char *project,
-                      struct stg_page *rec /* OUT */, bool *stale, struct buf *why)
+                      struct stg_page *rec /* OUT */, bool *stale, uint64_t *writes,
+                      struct buf *why)
 {
     struct fetch_ctx c = {r, ix, project, why, 0, NULL};
     char *key;
     int rc;
 
     *stale = false;
+    if (writes)
+        *writes = pc_writes(r->pcache);
     rc = stg_page_get(r->stg, ix->name, project, rec);
     if (rc == 0 && (r->offline || record_fresh(ix, project, rec, rsv__now()))) {
         rsv__count_page(r, ix, rec->state == STG_PAGE_ABSENT ? RSV_PAGE_NEGATIVE : RSV_PAGE_HIT);
@@ -537,6 +542,9 @@ static int get_record(struct rsv *r, const struct config_index *ix, const char *
     rc = rsv__sf_do(r->pages_sf, key, fetch_page, &c);
     free(key);
     if (rc == 0 || c.rc == 0) {
+        /* After the fetch's own writes: what is read now may go to the parse cache. */
+        if (writes)
+            *writes = pc_writes(r->pcache);
         rc = stg_page_get(r->stg, ix->name, project, rec);
         if (rc == 0)
             return 0;
@@ -567,8 +575,10 @@ static int index_page(struct rsv *r, const struct config_index *ix, const char *
     struct stg_page rec = {0};
     struct pcache_entry e;
     struct rsv__parsed *parsed = NULL;
+    struct rsv__parsed *expired = NULL; /* the parse of the expired entry, referenced */
     char *key = xasprintf("%s\n%s", ix->name, project);
     char stamp[24];
+    char expired_stamp[24] = "";
     uint64_t writes;
     bool stale = false;
     int rc;
@@ -584,10 +594,11 @@ static int index_page(struct rsv *r, const struct config_index *ix, const char *
             free(key);
             return 0;
         }
-        rsv__parsed_unref(e.parsed);
+        /* Kept for below: a revalidation that finds the same bytes (304) needs no new parse. */
+        expired = e.parsed;
+        snprintf(expired_stamp, sizeof(expired_stamp), "%s", e.stamp);
     }
-    writes = pc_writes(r->pcache);
-    rc = get_record(r, ix, project, &rec, &stale, why);
+    rc = get_record(r, ix, project, &rec, &stale, &writes, why);
     if (rc == IMX_ENOTFOUND) {
         /* Offline and never fetched: the index does not have it for us. */
         fill_ipage(ix, STG_PAGE_ABSENT, rsv__now() + 60 - (int64_t)ix->negative_ttl, NULL,
@@ -597,18 +608,24 @@ static int index_page(struct rsv *r, const struct config_index *ix, const char *
     }
     if (rc)
         goto out;
-    if (rec.state == STG_PAGE_PRESENT) {
+    /*
+     * The stamp follows the content, not the write: a revalidation (304)
+     * rewrites the record but keeps the page, its rendering and its ETag,
+     * and the parse of the same bytes (the key names the index, the stamp
+     * the state and the body's sha256: nothing else goes into a parse).
+     */
+    rsv__page_stamp(rec.state, rec.body_sha256, stamp);
+    if (rec.state == STG_PAGE_PRESENT && expired && strcmp(expired_stamp, stamp) == 0) {
+        parsed = expired;
+        expired = NULL;
+    } else if (rec.state == STG_PAGE_PRESENT) {
         rc = parse_record(ix, &rec, &parsed);
         if (rc) {
             log_warnx("cached page '%s' of '%s' is corrupt", project, ix->name);
             goto out;
         }
+        rsv__count_page_parsed(r);
     }
-    /*
-     * The stamp follows the content, not the write: a revalidation (304)
-     * rewrites the record but keeps the page, its rendering and its ETag.
-     */
-    rsv__page_stamp(rec.state, rec.body_sha256, stamp);
     if (stale) {
         /* Not cached in memory: the next request asks the upstream again. */
         fill_ipage(ix, rec.state, rec.fetched_at, parsed, stamp, out);
@@ -619,6 +636,7 @@ static int index_page(struct rsv *r, const struct config_index *ix, const char *
         fill_ipage(ix, rec.state, rec.fetched_at, parsed, stamp, out);
     }
 out:
+    rsv__parsed_unref(expired);
     stg_page_release(&rec);
     free(key);
     return rc;
@@ -648,7 +666,7 @@ static int index_list(struct rsv *r, const struct config_index *ix, struct simpl
     bool stale = false;
     int rc;
 
-    rc = get_record(r, ix, "", &rec, &stale, why);
+    rc = get_record(r, ix, "", &rec, &stale, NULL, why);
     if (rc == IMX_ENOTFOUND) {
         simple_index_init(out);
         *fresh_until = rsv__now() + 60;

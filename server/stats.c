@@ -342,6 +342,10 @@ static void render_resolver(const struct rsv_metrics *m, struct buf *out)
     scalar(out, "indexmux_transfer_clients", "gauge",
            "Client responses streaming from downloads in progress.",
            load(&m->transfer_clients));
+    scalar(out, "indexmux_pages_parsed_total", "counter",
+           "Upstream page records parsed from the store into memory (first use, after a "
+           "restart or an eviction, or a changed page; not an unchanged revalidation).",
+           load(&m->pages_parsed));
     scalar(out, "indexmux_hash_mismatches_total", "counter",
            "Downloads (files or metadata) whose sha256 did not match their page.",
            load(&m->hash_mismatches));

@@ -3,7 +3,8 @@
 
 - within ttl no upstream request, whatever the client's Cache-Control;
 - after ttl (ttl = 1) a revalidation with If-None-Match, and a 304 keeps the
-  page; a changed upstream page replaces it;
+  page, without parsing it again (/metrics indexmux_pages_parsed_total); a
+  changed upstream page replaces it, parsed once;
 - an upstream failure while stale serves the stale page;
 - "not there" answers are kept for negative-ttl, then asked again.
 """
@@ -21,8 +22,16 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from b_mirror_common import (JSON_V1, PIP_ACCEPT, TEXT_HTML, Mirror, describe,  # noqa: E402
                              file_entry)
 from harness import wheels  # noqa: E402
+from ops_common import scrape, value  # noqa: E402
 
 DEMO = "/pypi/simple/demo-pkg/"
+
+
+def parsed(imx):
+    """indexmux_pages_parsed_total: upstream page records parsed into memory."""
+    return value(scrape(imx)[0], "indexmux_pages_parsed_total")
+
+
 TORCH = "/pytorch-cu124/simple/torch/"
 # What indexmux asks upstreams for (resolver/project.c).
 SERVER_ACCEPT = ("application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;"
@@ -127,6 +136,8 @@ class AfterTtl(unittest.TestCase):
             up_demo = upstream_etag(m.pypi, "/simple/demo-pkg/")
             up_torch = upstream_etag(m.torch, "/whl/cu124/torch/")
             self.assertTrue(up_demo and up_torch)
+            parsed_before = parsed(imx)
+            self.assertGreaterEqual(parsed_before, 2)
             self.wait_stale()
             m.reset()
             st, h2, body2 = imx.get(DEMO, {"Accept": JSON_V1})
@@ -141,6 +152,8 @@ class AfterTtl(unittest.TestCase):
                 self.assertEqual([r["path"] for r in reqs], [path], describe(reqs))
                 self.assertEqual(reqs[0]["headers"].get("If-None-Match"), tag, describe(reqs))
                 self.assertNotIn("Cache-Control", reqs[0]["headers"])
+            # same bytes: the parse kept in memory serves on
+            self.assertEqual(parsed(imx), parsed_before)
             # the 304 made the page fresh again: no request within the new ttl
             m.reset()
             imx.get(DEMO, {"Accept": JSON_V1})
@@ -159,6 +172,7 @@ class AfterTtl(unittest.TestCase):
             names = [f["filename"] for f in json.loads(body3)["files"]]
             self.assertNotIn(os.path.basename(m.demo08), names)
             self.assertEqual(len(names), 3)
+            self.assertEqual(parsed(imx), parsed_before + 1)  # the changed page, once
             reqs = m.pypi.requests()
             self.assertEqual([r["path"] for r in reqs], ["/simple/demo-pkg/"], describe(reqs))
             self.assertEqual(reqs[0]["headers"].get("If-None-Match"), up_demo)
