@@ -35,6 +35,7 @@ void rsv__count_rule(struct rsv *r, const struct config_view *v, enum rsv_rule r
 void rsv__count_rules(struct rsv *r, const struct config_view *v, const uint64_t n[RSV_RULE__N]);
 /* A page the memory cache lacked ended with outcome o. */
 void rsv__count_rendered(struct rsv *r, enum rsv_rendered_outcome o);
+/* An upstream page record was parsed into memory (project.c). */
 void rsv__count_page_parsed(struct rsv *r);
 void rsv__count_hash_mismatch(struct rsv *r);
 void rsv__count_hash_conflict(struct rsv *r);

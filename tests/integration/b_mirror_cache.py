@@ -25,17 +25,15 @@ from harness import wheels  # noqa: E402
 from ops_common import scrape, value  # noqa: E402
 
 DEMO = "/pypi/simple/demo-pkg/"
+TORCH = "/pytorch-cu124/simple/torch/"
+# What indexmux asks upstreams for (resolver/project.c).
+SERVER_ACCEPT = ("application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;"
+                 "q=0.2, text/html;q=0.01")
 
 
 def parsed(imx):
     """indexmux_pages_parsed_total: upstream page records parsed into memory."""
     return value(scrape(imx)[0], "indexmux_pages_parsed_total")
-
-
-TORCH = "/pytorch-cu124/simple/torch/"
-# What indexmux asks upstreams for (resolver/project.c).
-SERVER_ACCEPT = ("application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;"
-                 "q=0.2, text/html;q=0.01")
 
 
 def upstream_etag(fx, path):
