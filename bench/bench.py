@@ -120,6 +120,15 @@ def nginx_workers(master):
 FILE_ROUNDS = 40
 
 
+def median_ci(xs, draws=4000, seed=1):
+    """The median of xs with a bootstrap 95% interval (resampling xs with
+    replacement), so a row says how far its median can be trusted."""
+    import random
+    rnd = random.Random(seed)
+    meds = sorted(statistics.median(rnd.choices(xs, k=len(xs))) for _ in range(draws))
+    return statistics.median(xs), meds[int(0.025 * draws)], meds[int(0.975 * draws) - 1]
+
+
 def interleaved(servers, rounds):
     """rounds x [{name: (seconds, CPU seconds of its pids)}], one curl
     download per server per round; seconds is curl's own total. The order
@@ -134,6 +143,48 @@ def interleaved(servers, rounds):
             r[name] = (float(out), proc_cpu(pids) - c0)
         runs.append(r)
     return runs
+
+
+def cached_file_row(procs, big_mib, imx_url, nbase, root, big, blob, ngx_pid, imx_pid, imx_port,
+                    rounds):
+    """The cached big file vs nginx. One download of 1 GiB takes ~0.6 s here
+    and varies by +-20% between consecutive runs, so the row is the median of
+    many interleaved rounds, with a bootstrap 95% interval, and what each
+    download cost each server in CPU (its threads' utime+stime). nginx serves
+    the very file indexmux stored (a hard link: the same page cache) and, as
+    a second reference, a copy. bench/mhd_file, bare libmicrohttpd with
+    indexmux's daemon flags serving the same blob, splits indexmux's share
+    from the library's."""
+    shutil.copy(big, os.path.join(root, "big.whl"))
+    settle(imx_port)  # the download's commit has put the blob in place
+    os.link(blob, os.path.join(root, "blob.whl"))
+    servers = [("imx", imx_url, [imx_pid]),
+               ("same", nbase + "/blob.whl", nginx_workers(ngx_pid)),
+               ("copy", nbase + "/big.whl", nginx_workers(ngx_pid))]
+    ref = os.path.join(os.path.dirname(os.path.dirname(BIN)), "bench", "mhd_file")
+    if os.path.exists(ref):
+        mport = free_port()
+        mhd = procs.start([ref, str(mport), blob])
+        wait_http(mport)
+        servers.append(("mhd", "http://127.0.0.1:%d/" % mport, [mhd.pid]))
+    runs = interleaved(servers, rounds)
+    t_imx = statistics.median(r["imx"][0] for r in runs)
+    t_ngx = statistics.median(r["same"][0] for r in runs)
+
+    def ratio(k):  # indexmux's throughput over k's, per round
+        return [r[k][0] / r["imx"][0] for r in runs]
+    med, lo, hi = median_ci(ratio("same"))
+    cpu = {k: sum(r[k][1] for r in runs) / len(runs) * 1024 / big_mib for k in runs[0]}
+    note = ("%d interleaved rounds, 95%% CI of the median %.2f-%.2fx; vs nginx on a copy %.2fx; "
+            % (len(runs), lo, hi, statistics.median(ratio("copy"))))
+    if "mhd" in runs[0]:
+        m, mlo, mhi = median_ci(ratio("mhd"))
+        note += "vs bare libmicrohttpd %.2fx (CI %.2f-%.2f); " % (m, mlo, mhi)
+    note += "CPU per GiB: indexmux %.3f s, nginx %.3f s (copy %.3f s%s)" % (
+        cpu["imx"], cpu["same"], cpu["copy"],
+        ", libmicrohttpd %.3f s" % cpu["mhd"] if "mhd" in cpu else "")
+    return ("cached %d MiB file" % big_mib, "%.0f MiB/s" % (big_mib / t_imx),
+            "%.0f MiB/s" % (big_mib / t_ngx), "%.2fx" % med, note)
 
 
 def settle(port, timeout=120):
@@ -330,6 +381,10 @@ def main():
                     help="only the page rows (req/s vs nginx), then stop")
     ap.add_argument("--restart-only", action="store_true",
                     help="only the numpy-after-restart rows (no nginx or wrk needed)")
+    ap.add_argument("--file-only", action="store_true",
+                    help="only the cached big file row (after storing the file), then stop")
+    ap.add_argument("--file-rounds", type=int, default=FILE_ROUNDS,
+                    help="interleaved rounds of the cached big file row (default %(default)s)")
     ap.add_argument("--hold", action="store_true",
                     help="set up (pages rendered, big file cached, nginx serving the same "
                          "bytes), print the URLs, then wait until interrupted: for profiling")
@@ -436,15 +491,16 @@ def main():
             except KeyboardInterrupt:
                 pass
             return 0
-        ratio_row("small page HTML", base + "/simple/demo-pkg/", nbase + "/demo.html")
-        ratio_row("small page JSON", base + "/simple/demo-pkg/", nbase + "/demo.json",
-                  ["Accept: " + PIP_ACCEPT])
-        ratio_row("small page JSON gzip", base + "/simple/demo-pkg/", nbase + "/demo.json",
-                  ["Accept: " + PIP_ACCEPT, "Accept-Encoding: gzip"])
-        ratio_row("numpy page JSON (3,464 files)", base + "/simple/numpy/", nbase + "/numpy.json",
-                  ["Accept: " + PIP_ACCEPT])
-        ratio_row("numpy page JSON gzip", base + "/simple/numpy/", nbase + "/numpy.json",
-                  ["Accept: " + PIP_ACCEPT, "Accept-Encoding: gzip"])
+        if not args.file_only:
+            ratio_row("small page HTML", base + "/simple/demo-pkg/", nbase + "/demo.html")
+            ratio_row("small page JSON", base + "/simple/demo-pkg/", nbase + "/demo.json",
+                      ["Accept: " + PIP_ACCEPT])
+            ratio_row("small page JSON gzip", base + "/simple/demo-pkg/", nbase + "/demo.json",
+                      ["Accept: " + PIP_ACCEPT, "Accept-Encoding: gzip"])
+            ratio_row("numpy page JSON (3,464 files)", base + "/simple/numpy/",
+                      nbase + "/numpy.json", ["Accept: " + PIP_ACCEPT])
+            ratio_row("numpy page JSON gzip", base + "/simple/numpy/", nbase + "/numpy.json",
+                      ["Accept: " + PIP_ACCEPT, "Accept-Encoding: gzip"])
 
         if args.pages_only:
             return 0
@@ -459,31 +515,11 @@ def main():
                      "%.0f MiB/s (direct)" % (big_mib / t_direct), "%.2fx" % (t_direct / t_cold), ""))
         print(rows[-1], flush=True)
 
-        # -- cached big file vs nginx. One download of 1 GiB takes ~0.6 s
-        # here and varies by +-20% between consecutive runs, so the row is
-        # the median of many interleaved rounds, with what each download cost
-        # each server in CPU (its threads' utime+stime). nginx serves the very
-        # file indexmux stored (a hard link: the same page cache) and, as a
-        # second reference, a copy. --
-        shutil.copy(big, os.path.join(root, "big.whl"))
-        settle(port)  # the download's commit has put the blob in place
-        os.link(blob, os.path.join(root, "blob.whl"))
-        ngx_pids = nginx_workers(ngx.pid)
-        runs = interleaved([("imx", base + big_path, [imx.pid]),
-                            ("same", nbase + "/blob.whl", ngx_pids),
-                            ("copy", nbase + "/big.whl", ngx_pids)], FILE_ROUNDS)
-        t_imx = statistics.median(r["imx"][0] for r in runs)
-        t_ngx = statistics.median(r["same"][0] for r in runs)
-        ratios = sorted(r["same"][0] / r["imx"][0] for r in runs)
-        ratios_copy = sorted(r["copy"][0] / r["imx"][0] for r in runs)
-        cpu = {k: sum(r[k][1] for r in runs) / len(runs) * 1024 / big_mib for k in runs[0]}
-        rows.append(("cached %d MiB file" % big_mib, "%.0f MiB/s" % (big_mib / t_imx),
-                     "%.0f MiB/s" % (big_mib / t_ngx), "%.2fx" % statistics.median(ratios),
-                     "%d interleaved rounds, quartiles %.2f-%.2fx; vs nginx on a copy %.2fx; "
-                     "CPU per GiB: indexmux %.3f s, nginx %.3f s (copy %.3f s)"
-                     % (len(runs), ratios[len(ratios) // 4], ratios[3 * len(ratios) // 4],
-                        statistics.median(ratios_copy), cpu["imx"], cpu["same"], cpu["copy"])))
+        rows.append(cached_file_row(procs, big_mib, base + big_path, nbase, root, big, blob,
+                                    ngx.pid, imx.pid, port, args.file_rounds))
         print(rows[-1], flush=True)
+        if args.file_only:
+            return 0
 
         # -- cold big file again, with nginx as the upstream: the Python fake
         # spends a core of this 2-core machine sending, which the direct
