@@ -352,6 +352,18 @@ static int put_record(struct rsv *r, const struct fetch_ctx *c, const struct stg
     return rc;
 }
 
+/* A 304: the stored record gets a new fetched_at; its parsed copy is dropped as in put_record. */
+static int touch_record(struct rsv *r, const struct fetch_ctx *c, const char *sha256,
+                        int64_t now)
+{
+    int rc;
+
+    pc_invalidate(r->pcache, c->key);
+    rc = stg_page_touch(r->stg, c->ix->name, c->project, sha256, now);
+    pc_invalidate(r->pcache, c->key);
+    return rc;
+}
+
 static bool is_json(const char *ct)
 {
     return ct && strncmp(ct, "application/vnd.pypi.simple.v1+json", 35) == 0;
@@ -379,7 +391,8 @@ static int fetch_page(void *arg)
     simple_index_init(&list);
     buf_init(&body, BUF_NOMAX);
 
-    have_old = stg_page_get(r->stg, ix->name, c->project, &old) == 0;
+    /* The validators and the body's hash only: a 304 keeps the body where it is. */
+    have_old = stg_page_get_meta(r->stg, ix->name, c->project, &old) == 0;
     req.url = url;
     req.accept = c->project[0] ? ACCEPT_PAGE : "text/html";
     req.username = ix->username;
@@ -405,8 +418,7 @@ static int fetch_page(void *arg)
     }
     if (resp.status == 304 && have_old && old.state == STG_PAGE_PRESENT) {
         rsv__count_page(r, ix, RSV_PAGE_REVALIDATED);
-        old.fetched_at = rsv__now();
-        rc = put_record(r, c, &old);
+        rc = touch_record(r, c, old.body_sha256, rsv__now());
         goto out;
     }
     if (resp.status == 200 || resp.status == 404 || resp.status == 403 || resp.status == 410)
@@ -506,16 +518,39 @@ static bool record_fresh(const struct config_index *ix, const char *project,
 }
 
 /*
+ * The record of (index, project); without its body (see stg_page_get_meta)
+ * when its stamp is keep_stamp (not NULL): the caller has that page parsed.
+ */
+static int read_record(struct rsv *r, const struct config_index *ix, const char *project,
+                       const char *keep_stamp, struct stg_page *rec /* OUT */)
+{
+    char stamp[RSV_STAMP_SIZE];
+    int rc;
+
+    if (keep_stamp) {
+        rc = stg_page_get_meta(r->stg, ix->name, project, rec);
+        if (rc)
+            return rc;
+        rsv__page_stamp(rec->state, rec->body_sha256, stamp);
+        if (strcmp(stamp, keep_stamp) == 0)
+            return 0;
+        stg_page_release(rec);
+    }
+    return stg_page_get(r->stg, ix->name, project, rec);
+}
+
+/*
  * The common path of pages and lists: fresh record -> use; else fetch once
  * (single flight) and re-read; on failure fall back to a stale record.
  * With a storage failure while fetching (disk full, map full) the fresh
  * answer cannot be kept, so it is read back from nowhere: report it.
- * *writes (when not NULL) is the parse cache's write count just before the
- * read of the record returned, for pc_put.
+ * A record whose stamp is keep_stamp (may be NULL) comes without its body
+ * (read_record). *writes (when not NULL) is the parse cache's write count
+ * just before the read of the record returned, for pc_put.
  */
 static int get_record(struct rsv *r, const struct config_index *ix, const char *project,
-                      struct stg_page *rec /* OUT */, bool *stale, uint64_t *writes,
-                      struct buf *why)
+                      const char *keep_stamp, struct stg_page *rec /* OUT */, bool *stale,
+                      uint64_t *writes, struct buf *why)
 {
     struct fetch_ctx c = {r, ix, project, why, 0, NULL};
     char *key;
@@ -524,7 +559,7 @@ static int get_record(struct rsv *r, const struct config_index *ix, const char *
     *stale = false;
     if (writes)
         *writes = pc_writes(r->pcache);
-    rc = stg_page_get(r->stg, ix->name, project, rec);
+    rc = read_record(r, ix, project, keep_stamp, rec);
     if (rc == 0 && (r->offline || record_fresh(ix, project, rec, rsv__now()))) {
         rsv__count_page(r, ix, rec->state == STG_PAGE_ABSENT ? RSV_PAGE_NEGATIVE : RSV_PAGE_HIT);
         return 0;
@@ -545,7 +580,7 @@ static int get_record(struct rsv *r, const struct config_index *ix, const char *
         /* After the fetch's own writes: what is read now may go to the parse cache. */
         if (writes)
             *writes = pc_writes(r->pcache);
-        rc = stg_page_get(r->stg, ix->name, project, rec);
+        rc = read_record(r, ix, project, keep_stamp, rec);
         if (rc == 0)
             return 0;
         buf_printf(why, "upstream '%s': the page of '%s' could not be stored", ix->name,
@@ -553,7 +588,7 @@ static int get_record(struct rsv *r, const struct config_index *ix, const char *
         return IMX_EUPSTREAM;
     }
     /* The fetch failed: serve a stale copy if there is one. */
-    if (stg_page_get(r->stg, ix->name, project, rec) == 0) {
+    if (read_record(r, ix, project, keep_stamp, rec) == 0) {
         if (rec->state == STG_PAGE_PRESENT) {
             log_warnx("serving stale page '%s' of '%s': %s", project[0] ? project : "(list)",
                       ix->name, buf_cstr(why));
@@ -578,7 +613,7 @@ static int index_page(struct rsv *r, const struct config_index *ix, const char *
     struct rsv__parsed *expired = NULL; /* the parse of the expired entry, referenced */
     char *key = xasprintf("%s\n%s", ix->name, project);
     char stamp[24];
-    char expired_stamp[24] = "";
+    char expired_stamp[RSV_STAMP_SIZE] = "";
     uint64_t writes;
     bool stale = false;
     int rc;
@@ -598,7 +633,7 @@ static int index_page(struct rsv *r, const struct config_index *ix, const char *
         expired = e.parsed;
         snprintf(expired_stamp, sizeof(expired_stamp), "%s", e.stamp);
     }
-    rc = get_record(r, ix, project, &rec, &stale, &writes, why);
+    rc = get_record(r, ix, project, expired ? expired_stamp : NULL, &rec, &stale, &writes, why);
     if (rc == IMX_ENOTFOUND) {
         /* Offline and never fetched: the index does not have it for us. */
         fill_ipage(ix, STG_PAGE_ABSENT, rsv__now() + 60 - (int64_t)ix->negative_ttl, NULL,
@@ -666,7 +701,7 @@ static int index_list(struct rsv *r, const struct config_index *ix, struct simpl
     bool stale = false;
     int rc;
 
-    rc = get_record(r, ix, "", &rec, &stale, NULL, why);
+    rc = get_record(r, ix, "", NULL, &rec, &stale, NULL, why);
     if (rc == IMX_ENOTFOUND) {
         simple_index_init(out);
         *fresh_until = rsv__now() + 60;

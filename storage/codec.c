@@ -250,10 +250,13 @@ int stg__page_encode(const struct stg_page *p, struct buf *out)
     return rc;
 }
 
-int stg_page_decode(const void *v, size_t vlen, struct stg_page *out)
+/* A page record; with body false, its body is skipped (left NULL, length 0). */
+static int page_decode(const void *v, size_t vlen, bool body, struct stg_page *out)
 {
     struct rd r = {v, (const uint8_t *)v + vlen};
     struct stg_page pg;
+    const char *slice = NULL;
+    size_t slice_len = 0;
     uint8_t ver = 0, state = 0;
     int rc;
 
@@ -275,8 +278,10 @@ int stg_page_decode(const void *v, size_t vlen, struct stg_page *out)
         rc = get_str(&r, &pg.last_modified);
     if (rc == 0)
         rc = get_str(&r, &pg.url);
-    if (rc == 0)
+    if (rc == 0 && body)
         rc = get_bytes(&r, false, &pg.body, &pg.body_len);
+    else if (rc == 0)
+        rc = get_slice(&r, false, &slice, &slice_len);
     if (rc == 0 && ver == STG_CODEC_V2)
         rc = get_sha_hex(&r, pg.body_sha256);
     if (rc == 0 && r.p != r.end)
@@ -285,10 +290,17 @@ int stg_page_decode(const void *v, size_t vlen, struct stg_page *out)
         stg_page_release(&pg);
         return rc;
     }
-    if (ver == STG_CODEC_V1)
+    if (ver == STG_CODEC_V1 && body)
         sha256_hex(pg.body != NULL ? pg.body : "", pg.body_len, pg.body_sha256);
+    else if (ver == STG_CODEC_V1)
+        sha256_hex(slice != NULL ? slice : "", slice_len, pg.body_sha256);
     *out = pg;
     return 0;
+}
+
+int stg_page_decode(const void *v, size_t vlen, struct stg_page *out)
+{
+    return page_decode(v, vlen, true, out);
 }
 
 /* The head of a page record, read in place (V1 bodies hashed where they lie). */
@@ -374,6 +386,24 @@ int stg_page_get(struct stg *s, const char *index, const char *project, struct s
     return rc;
 }
 
+static int page_meta_cb(void *ctx, const void *v, size_t vlen)
+{
+    return page_decode(v, vlen, false, ctx);
+}
+
+int stg_page_get_meta(struct stg *s, const char *index, const char *project,
+                      struct stg_page *out)
+{
+    struct stg_page pg;
+    int rc;
+
+    assert(out != NULL);
+    rc = page_view(s, index, project, page_meta_cb, &pg);
+    if (rc == 0)
+        *out = pg;
+    return rc;
+}
+
 static int page_head_cb(void *ctx, const void *v, size_t vlen)
 {
     return page_head_decode(v, vlen, ctx);
@@ -411,6 +441,61 @@ int stg_page_put(struct stg *s, const char *index, const char *project, const st
 out:
     free(key);
     buf_release(&b);
+    return rc;
+}
+
+struct page_touch {
+    const char *expect_sha256;
+    int64_t fetched_at;
+};
+
+/* The same record with a new fetched_at (bytes 2-9 of a V2 record). */
+static int page_touch_cb(void *ctx, const void *v, size_t vlen, struct buf *out)
+{
+    const struct page_touch *t = ctx;
+    struct stg_page_head h;
+    int rc;
+
+    rc = page_head_decode(v, vlen, &h);
+    if (rc != 0)
+        return rc;
+    if (h.state != STG_PAGE_PRESENT || strcmp(h.body_sha256, t->expect_sha256) != 0)
+        return IMX_ENOTFOUND;
+    if (((const uint8_t *)v)[0] == STG_CODEC_V1) {
+        /* From an older build: rewritten as V2 once, so reads stop hashing its body. */
+        struct stg_page pg;
+
+        rc = stg_page_decode(v, vlen, &pg);
+        if (rc != 0)
+            return rc;
+        pg.fetched_at = t->fetched_at;
+        rc = stg__page_encode(&pg, out);
+        stg_page_release(&pg);
+        return rc;
+    }
+    rc = buf_reserve(out, vlen); /* one allocation for a page of megabytes */
+    if (rc == 0)
+        rc = buf_append(out, v, 2); /* version, state */
+    if (rc == 0)
+        rc = put_u64(out, (uint64_t)t->fetched_at);
+    if (rc == 0)
+        rc = buf_append(out, (const uint8_t *)v + 10, vlen - 10);
+    return rc;
+}
+
+int stg_page_touch(struct stg *s, const char *index, const char *project,
+                   const char *expect_sha256, int64_t fetched_at)
+{
+    struct page_touch t = {expect_sha256, fetched_at};
+    size_t klen = 0;
+    char *key = page_key(index, project, &klen);
+    int rc;
+
+    assert(expect_sha256 != NULL);
+    if (key == NULL)
+        return IMX_EINVAL;
+    rc = stg__update(s, STG_DB_PAGES, key, klen, page_touch_cb, &t);
+    free(key);
     return rc;
 }
 

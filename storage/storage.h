@@ -144,6 +144,26 @@ int stg_page_put(struct stg *s, const char *index, const char *project,
                  const struct stg_page *p);
 /* Decode a STG_DB_PAGES value (e.g. from stg_foreach). 0 or IMX_ECORRUPT. */
 int stg_page_decode(const void *v, size_t vlen, struct stg_page *out /* OUT */);
+/*
+ * As stg_page_get without the body: out->body is NULL and body_len 0, the
+ * other fields (body_sha256 included) as stored. For the validators of a
+ * revalidation, and for a caller that only needs the body when the page
+ * changed. Same errors as stg_page_get.
+ */
+int stg_page_get_meta(struct stg *s, const char *index, const char *project,
+                      struct stg_page *out /* OUT */);
+/*
+ * A revalidation that found the page unchanged (the upstream answered 304):
+ * set the stored record's fetched_at, keeping everything else, without
+ * decoding, copying out or hashing its body (the record is rewritten once,
+ * as LMDB does; a V1 record of an older build is re-encoded as V2). Only
+ * while the record still holds that page: state PRESENT and body_sha256
+ * equal to expect_sha256.
+ * 0; IMX_ENOTFOUND (no record, or no longer that page: left as it is),
+ * IMX_ECORRUPT, IMX_EINVAL (key), or a stg_put error.
+ */
+int stg_page_touch(struct stg *s, const char *index, const char *project,
+                   const char *expect_sha256, int64_t fetched_at);
 
 /* What a page record says about itself, read without copying its body. */
 struct stg_page_head {

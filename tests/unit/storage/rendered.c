@@ -426,6 +426,100 @@ Test(rendered, page_head_and_body_sha256)
     free(d);
 }
 
+/* A revalidation's reads and write: the record without its body, and a new fetched_at only. */
+Test(rendered, page_meta_and_touch)
+{
+    char *d = th_tmpdir();
+    struct stg *s = th_open(d, 0, false);
+    struct stg_page in = {.state = STG_PAGE_PRESENT, .fetched_at = 1234, .etag = "\"e1\"",
+                          .last_modified = "lm", .url = "u", .body = "the body", .body_len = 8};
+    struct stg_page out;
+    struct stg_page_head h;
+    struct buf before, after, v1;
+    char want[65];
+    char other[65];
+
+    buf_init(&before, BUF_NOMAX);
+    buf_init(&after, BUF_NOMAX);
+    sha256_hex("the body", 8, want);
+    sha256_hex("another body", 12, other);
+    cr_assert_eq(stg_page_put(s, "pypi", "demo", &in), 0);
+    cr_assert_eq(stg_page_get_meta(s, "pypi", "demo", &out), 0);
+    cr_assert_eq(out.state, STG_PAGE_PRESENT);
+    cr_assert_eq(out.fetched_at, 1234);
+    cr_assert_str_eq(out.etag, "\"e1\"");
+    cr_assert_str_eq(out.last_modified, "lm");
+    cr_assert_str_eq(out.url, "u");
+    cr_assert_null(out.body);
+    cr_assert_eq(out.body_len, 0);
+    cr_assert_str_eq(out.body_sha256, want);
+    stg_page_release(&out);
+    cr_assert_eq(stg_page_get_meta(s, "pypi", "nope", &out), IMX_ENOTFOUND);
+
+    /* Touch: only bytes 2-9 (fetched_at) of the record change. */
+    cr_assert_eq(stg_get(s, STG_DB_PAGES, "pypi\ndemo", 9, &before), 0);
+    cr_assert_eq(stg_page_touch(s, "pypi", "demo", want, 5678), 0);
+    cr_assert_eq(stg_get(s, STG_DB_PAGES, "pypi\ndemo", 9, &after), 0);
+    cr_assert_eq(after.len, before.len);
+    cr_assert_arr_eq(after.p, before.p, 2);
+    cr_assert_arr_eq(after.p + 10, before.p + 10, before.len - 10);
+    cr_assert_eq(stg_page_get(s, "pypi", "demo", &out), 0);
+    cr_assert_eq(out.fetched_at, 5678);
+    cr_assert_eq(out.body_len, 8);
+    cr_assert_arr_eq(out.body, "the body", 8);
+    cr_assert_str_eq(out.etag, "\"e1\"");
+    cr_assert_str_eq(out.body_sha256, want);
+    stg_page_release(&out);
+
+    /* Not that page any more, or none: left as it is. */
+    cr_assert_eq(stg_page_touch(s, "pypi", "demo", other, 9999), IMX_ENOTFOUND);
+    cr_assert_eq(stg_page_head(s, "pypi", "demo", &h), 0);
+    cr_assert_eq(h.fetched_at, 5678);
+    in = (struct stg_page){.state = STG_PAGE_ABSENT, .fetched_at = 99};
+    cr_assert_eq(stg_page_put(s, "pypi", "gone", &in), 0);
+    sha256_hex("", 0, other);
+    cr_assert_eq(stg_page_touch(s, "pypi", "gone", other, 9999), IMX_ENOTFOUND, "absent");
+    cr_assert_eq(stg_page_head(s, "pypi", "gone", &h), 0);
+    cr_assert_eq(h.fetched_at, 99);
+    cr_assert_eq(stg_page_touch(s, "pypi", "nope", want, 9999), IMX_ENOTFOUND);
+    cr_assert_eq(stg_page_touch(s, "py\npi", "demo", want, 9999), IMX_EINVAL);
+
+    /* A V1 record (no stored sha256) is touched and re-encoded as V2. */
+    buf_init(&v1, BUF_NOMAX);
+    buf_append(&v1, "\x01\x01", 2);
+    buf_append(&v1, "\x07\0\0\0\0\0\0\0", 8);
+    buf_append(&v1, "\xff\xff\xff\xff\xff\xff\xff\xff\x01\0\0\0u", 13);
+    buf_append(&v1, "\x03\0\0\0old", 7);
+    cr_assert_eq(stg_put(s, STG_DB_PAGES, "pypi\nold", 8, v1.p, v1.len), 0);
+    sha256_hex("old", 3, want);
+    cr_assert_eq(stg_page_get_meta(s, "pypi", "old", &out), 0);
+    cr_assert_str_eq(out.body_sha256, want, "V1: hashed where it lies");
+    cr_assert_null(out.body);
+    stg_page_release(&out);
+    cr_assert_eq(stg_page_touch(s, "pypi", "old", want, 8), 0);
+    buf_reset(&after);
+    cr_assert_eq(stg_get(s, STG_DB_PAGES, "pypi\nold", 8, &after), 0);
+    cr_assert_eq(after.p[0], 2);
+    cr_assert_eq(stg_page_get(s, "pypi", "old", &out), 0);
+    cr_assert_eq(out.fetched_at, 8);
+    cr_assert_str_eq(out.body_sha256, want);
+    cr_assert_str_eq(out.url, "u");
+    cr_assert_eq(out.body_len, 3);
+    cr_assert_arr_eq(out.body, "old", 3);
+    stg_page_release(&out);
+
+    /* A corrupt record is reported, not rewritten. */
+    cr_assert_eq(stg_put(s, STG_DB_PAGES, "pypi\nbad", 8, "\x02\x01", 2), 0);
+    cr_assert_eq(stg_page_get_meta(s, "pypi", "bad", &out), IMX_ECORRUPT);
+    cr_assert_eq(stg_page_touch(s, "pypi", "bad", want, 9), IMX_ECORRUPT);
+    buf_release(&v1);
+    buf_release(&before);
+    buf_release(&after);
+    stg_close(s);
+    th_rmrf(d);
+    free(d);
+}
+
 /* ---- the schema version ---- */
 
 Test(rendered, older_schema_is_raised_by_a_writable_open_only)
