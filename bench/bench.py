@@ -13,6 +13,7 @@ Usage: bench.py [--quick] [--big-mib N] [--pages-only | --restart-only | --hold]
 import argparse
 import hashlib
 import http.client
+import io
 import json
 import os
 import re
@@ -26,6 +27,7 @@ import sys
 import tempfile
 import threading
 import time
+import zipfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -117,7 +119,7 @@ def nginx_workers(master):
     return [int(x) for x in out.split()]
 
 
-FILE_ROUNDS = 40
+FILE_ROUNDS = 100
 
 
 def median_ci(xs, draws=4000, seed=1):
@@ -143,6 +145,92 @@ def interleaved(servers, rounds):
             r[name] = (float(out), proc_cpu(pids) - c0)
         runs.append(r)
     return runs
+
+
+class _Sparse(io.RawIOBase):
+    """A file of `size` bytes of which only the ranges added are known (for
+    zipfile, as uv reads a wheel from two ranges); reading more raises."""
+
+    def __init__(self, size):
+        super().__init__()
+        self.size, self.pos, self.parts = size, 0, []
+
+    def add(self, start, data):
+        self.parts.append((start, data))
+
+    def readable(self):
+        return True
+
+    def seekable(self):
+        return True
+
+    def tell(self):
+        return self.pos
+
+    def seek(self, off, whence=0):
+        self.pos = {0: off, 1: self.pos + off, 2: self.size + off}[whence]
+        return self.pos
+
+    def readinto(self, b):
+        n = min(len(b), self.size - self.pos)
+        if n <= 0:
+            return 0
+        for start, data in self.parts:
+            if start <= self.pos and self.pos + n <= start + len(data):
+                b[:n] = data[self.pos - start:self.pos - start + n]
+                self.pos += n
+                return n
+        raise OSError("byte %d was not fetched" % self.pos)
+
+
+def lazy_row(port, up_port, spec, big, big_sha, big_mib):
+    """uv's lazy metadata on a wheel indexmux has not stored: HEAD, the last
+    16 KiB (the zip's central directory), then METADATA's range, each timed
+    with a fresh connection; the upstream must see no full GET."""
+    spec["projects"]["bigpkg5"] = {"files": [{"path": big, "sha256": big_sha, "metadata": False,
+                                              "url_path": "/packages/lazy/" +
+                                              os.path.basename(big)}]}
+    post_json(up_port, "/_fake/spec", spec)
+    st, _, body = get(port, "/simple/bigpkg5/", {"Accept": PIP_ACCEPT})
+    assert st == 200, st
+    path = "/" + json.loads(body)["files"][0]["url"].split("../")[-1]
+    before = len(json.loads(get(up_port, "/_fake/requests")[2]))
+    times = []
+
+    def timed(method, headers):
+        t0 = time.monotonic()
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        c.request(method, path, headers=dict(headers, **{"Accept-Encoding": "identity"}))
+        r = c.getresponse()
+        data = r.read()
+        c.close()
+        times.append((time.monotonic() - t0) * 1000)
+        return r.status, r, data
+
+    st, r, _ = timed("HEAD", {})
+    assert st == 200, st
+    size = int(r.getheader("Content-Length"))
+    start = size - 16384
+    st, _, tail = timed("GET", {"Range": "bytes=%d-%d" % (start, size - 1)})
+    assert st == 206 and len(tail) == 16384, st
+    sparse = _Sparse(size)
+    sparse.add(start, tail)
+    zf = zipfile.ZipFile(sparse)
+    name = [n for n in zf.namelist() if re.fullmatch(r"[^/]+\.dist-info/METADATA", n)][0]
+    zi = zf.getinfo(name)
+    mstart = zi.header_offset
+    mend = min(size - 1, mstart + 30 + len(zi.filename.encode()) + 256 + zi.compress_size)
+    st, _, mbytes = timed("GET", {"Range": "bytes=%d-%d" % (mstart, mend)})
+    assert st == 206, st
+    sparse.add(mstart, mbytes)
+    meta = zf.read(name)
+    assert meta.startswith(b"Metadata-Version"), meta[:40]
+    reqs = json.loads(get(up_port, "/_fake/requests")[2])[before:]
+    full = [q for q in reqs if q["method"] == "GET" and not q["headers"].get("Range")]
+    return ("uv-style lazy metadata, uncached %d MiB wheel" % big_mib,
+            "%.1f ms in all" % sum(times), "", "",
+            "HEAD %.1f, last 16 KiB %.1f, METADATA %.1f ms; upstream: %d requests, %d full GETs"
+            % (times[0], times[1], times[2], len(reqs), len(full)))
 
 
 def cached_file_row(procs, big_mib, imx_url, nbase, root, big, blob, ngx_pid, imx_pid, imx_port,
@@ -561,6 +649,9 @@ def main():
         rows.append(("cold file: time to first byte", "%.1f ms" % (i_ttfb * 1000),
                      "%.1f ms (direct)" % (d_ttfb * 1000), "", "upstream at 1 Gbit/s"))
         print(rows[-2], rows[-1], flush=True)
+
+        rows.append(lazy_row(port, up_port, spec, big, big_sha, big_mib))
+        print(rows[-1], flush=True)
 
         # -- 50 concurrent cold clients of a new big file --
         before = len(json.loads(get(up_port, "/_fake/requests")[2]))
