@@ -290,10 +290,12 @@ static int page_decode(const void *v, size_t vlen, bool body, struct stg_page *o
         stg_page_release(&pg);
         return rc;
     }
-    if (ver == STG_CODEC_V1 && body)
-        sha256_hex(pg.body != NULL ? pg.body : "", pg.body_len, pg.body_sha256);
-    else if (ver == STG_CODEC_V1)
-        sha256_hex(slice != NULL ? slice : "", slice_len, pg.body_sha256);
+    if (ver == STG_CODEC_V1) { /* no stored hash: hash the body where it is */
+        const char *b = body ? pg.body : slice;
+        size_t n = body ? pg.body_len : slice_len;
+
+        sha256_hex(b != NULL ? b : "", n, pg.body_sha256);
+    }
     *out = pg;
     return 0;
 }
