@@ -13,7 +13,6 @@ Usage: bench.py [--quick] [--big-mib N] [--pages-only | --restart-only | --hold]
 import argparse
 import hashlib
 import http.client
-import io
 import json
 import os
 import re
@@ -147,42 +146,6 @@ def interleaved(servers, rounds):
     return runs
 
 
-class _Sparse(io.RawIOBase):
-    """A file of `size` bytes of which only the ranges added are known (for
-    zipfile, as uv reads a wheel from two ranges); reading more raises."""
-
-    def __init__(self, size):
-        super().__init__()
-        self.size, self.pos, self.parts = size, 0, []
-
-    def add(self, start, data):
-        self.parts.append((start, data))
-
-    def readable(self):
-        return True
-
-    def seekable(self):
-        return True
-
-    def tell(self):
-        return self.pos
-
-    def seek(self, off, whence=0):
-        self.pos = {0: off, 1: self.pos + off, 2: self.size + off}[whence]
-        return self.pos
-
-    def readinto(self, b):
-        n = min(len(b), self.size - self.pos)
-        if n <= 0:
-            return 0
-        for start, data in self.parts:
-            if start <= self.pos and self.pos + n <= start + len(data):
-                b[:n] = data[self.pos - start:self.pos - start + n]
-                self.pos += n
-                return n
-        raise OSError("byte %d was not fetched" % self.pos)
-
-
 def lazy_row(port, up_port, spec, big, big_sha, big_mib):
     """uv's lazy metadata on a wheel indexmux has not stored: HEAD, the last
     16 KiB (the zip's central directory), then METADATA's range, each timed
@@ -213,7 +176,7 @@ def lazy_row(port, up_port, spec, big, big_sha, big_mib):
     start = size - 16384
     st, _, tail = timed("GET", {"Range": "bytes=%d-%d" % (start, size - 1)})
     assert st == 206 and len(tail) == 16384, st
-    sparse = _Sparse(size)
+    sparse = wheels.Sparse(size)
     sparse.add(start, tail)
     zf = zipfile.ZipFile(sparse)
     name = [n for n in zf.namelist() if re.fullmatch(r"[^/]+\.dist-info/METADATA", n)][0]

@@ -376,16 +376,23 @@ static int page_view(struct stg *s, const char *index, const char *project,
     return rc;
 }
 
-int stg_page_get(struct stg *s, const char *index, const char *project, struct stg_page *out)
+/* A page record decoded by cb (page_decode_cb or page_meta_cb); *out written on success only. */
+static int page_get(struct stg *s, const char *index, const char *project,
+                    int (*cb)(void *ctx, const void *v, size_t vlen), struct stg_page *out)
 {
     struct stg_page pg;
     int rc;
 
     assert(out != NULL);
-    rc = page_view(s, index, project, page_decode_cb, &pg);
+    rc = page_view(s, index, project, cb, &pg);
     if (rc == 0)
         *out = pg;
     return rc;
+}
+
+int stg_page_get(struct stg *s, const char *index, const char *project, struct stg_page *out)
+{
+    return page_get(s, index, project, page_decode_cb, out);
 }
 
 static int page_meta_cb(void *ctx, const void *v, size_t vlen)
@@ -396,14 +403,7 @@ static int page_meta_cb(void *ctx, const void *v, size_t vlen)
 int stg_page_get_meta(struct stg *s, const char *index, const char *project,
                       struct stg_page *out)
 {
-    struct stg_page pg;
-    int rc;
-
-    assert(out != NULL);
-    rc = page_view(s, index, project, page_meta_cb, &pg);
-    if (rc == 0)
-        *out = pg;
-    return rc;
+    return page_get(s, index, project, page_meta_cb, out);
 }
 
 static int page_head_cb(void *ctx, const void *v, size_t vlen)

@@ -192,6 +192,44 @@ def make_sdist(directory, name, version, deps=(), requires_python=None):
     return path
 
 
+class Sparse(io.RawIOBase):
+    """A file of `size` bytes of which only some ranges are known, for
+    zipfile to read a wheel as uv does from two ranges; reading anything else
+    raises AssertionError (so zipfile proves it needed nothing more)."""
+
+    def __init__(self, size):
+        self.size = size
+        self.pos = 0
+        self.parts = []  # (start, bytes)
+
+    def add(self, start, data):
+        self.parts.append((start, data))
+
+    def readable(self):
+        return True
+
+    def seekable(self):
+        return True
+
+    def tell(self):
+        return self.pos
+
+    def seek(self, off, whence=0):
+        self.pos = {0: off, 1: self.pos + off, 2: self.size + off}[whence]
+        return self.pos
+
+    def readinto(self, b):
+        n = min(len(b), self.size - self.pos)
+        if n <= 0:
+            return 0
+        for start, data in self.parts:
+            if start <= self.pos and self.pos + n <= start + len(data):
+                b[:n] = data[self.pos - start:self.pos - start + n]
+                self.pos += n
+                return n
+        raise AssertionError("read of [%d, %d) outside the fetched ranges" % (self.pos, self.pos + n))
+
+
 def metadata_of(wheel_path):
     """The bytes of the wheel's .dist-info/METADATA (what PEP 658 serves)."""
     with zipfile.ZipFile(wheel_path) as zf:

@@ -16,7 +16,6 @@ no sizes on the page) serving a 300 MiB wheel:
 """
 
 import hashlib
-import io
 import os
 import re
 import shutil
@@ -41,43 +40,6 @@ CONFIG = """\
 name = "pytorch-cu124"
 url = %s
 """
-
-
-class Sparse(io.RawIOBase):
-    """A file of `size` bytes of which only some ranges are known; reading
-    anything else fails the test (so zipfile proves it needed nothing more)."""
-
-    def __init__(self, size):
-        self.size = size
-        self.pos = 0
-        self.parts = []  # (start, bytes)
-
-    def add(self, start, data):
-        self.parts.append((start, data))
-
-    def readable(self):
-        return True
-
-    def seekable(self):
-        return True
-
-    def tell(self):
-        return self.pos
-
-    def seek(self, off, whence=0):
-        self.pos = {0: off, 1: self.pos + off, 2: self.size + off}[whence]
-        return self.pos
-
-    def readinto(self, b):
-        n = min(len(b), self.size - self.pos)
-        if n <= 0:
-            return 0
-        for start, data in self.parts:
-            if start <= self.pos and self.pos + n <= start + len(data):
-                b[:n] = data[self.pos - start:self.pos - start + n]
-                self.pos += n
-                return n
-        raise AssertionError("read of [%d, %d) outside the fetched ranges" % (self.pos, self.pos + n))
 
 
 def file_bytes(path, start, end):
@@ -143,7 +105,7 @@ class LazyMetadata(unittest.TestCase):
             self.assertEqual(tail, file_bytes(self.wheel, start, end))
             self.assertLess(ms, LIMIT_MS)
 
-            sparse = Sparse(self.size)
+            sparse = wheels.Sparse(self.size)
             sparse.add(start, tail)
             zf = zipfile.ZipFile(sparse)
             names = [n for n in zf.namelist() if re.fullmatch(r"[^/]+\.dist-info/METADATA", n)]

@@ -363,6 +363,16 @@ Test(rendered, random_bytes_never_crash)
 
 /* ---- pages V2 and their head ---- */
 
+/* A V1 page record as the build before codec V2 wrote it: PRESENT, fetched_at 7, url "u", body "old". */
+static void v1_page(struct buf *v1)
+{
+    buf_init(v1, BUF_NOMAX);
+    buf_append(v1, "\x01\x01", 2);
+    buf_append(v1, "\x07\0\0\0\0\0\0\0", 8);
+    buf_append(v1, "\xff\xff\xff\xff\xff\xff\xff\xff\x01\0\0\0u", 13);
+    buf_append(v1, "\x03\0\0\0old", 7);
+}
+
 Test(rendered, page_head_and_body_sha256)
 {
     char *d = th_tmpdir();
@@ -395,11 +405,7 @@ Test(rendered, page_head_and_body_sha256)
     cr_assert_eq(stg_page_head(s, "pypi", "nope", &h), IMX_ENOTFOUND);
 
     /* A V1 record (written by the previous build) is read, its body hashed on read. */
-    buf_init(&v1, BUF_NOMAX);
-    buf_append(&v1, "\x01\x01", 2);
-    buf_append(&v1, "\x07\0\0\0\0\0\0\0", 8);
-    buf_append(&v1, "\xff\xff\xff\xff\xff\xff\xff\xff\x01\0\0\0u", 13);
-    buf_append(&v1, "\x03\0\0\0old", 7);
+    v1_page(&v1);
     cr_assert_eq(stg_put(s, STG_DB_PAGES, "pypi\nold", 8, v1.p, v1.len), 0);
     sha256_hex("old", 3, want);
     cr_assert_eq(stg_page_head(s, "pypi", "old", &h), 0);
@@ -485,11 +491,7 @@ Test(rendered, page_meta_and_touch)
     cr_assert_eq(stg_page_touch(s, "py\npi", "demo", want, 9999), IMX_EINVAL);
 
     /* A V1 record (no stored sha256) is touched and re-encoded as V2. */
-    buf_init(&v1, BUF_NOMAX);
-    buf_append(&v1, "\x01\x01", 2);
-    buf_append(&v1, "\x07\0\0\0\0\0\0\0", 8);
-    buf_append(&v1, "\xff\xff\xff\xff\xff\xff\xff\xff\x01\0\0\0u", 13);
-    buf_append(&v1, "\x03\0\0\0old", 7);
+    v1_page(&v1);
     cr_assert_eq(stg_put(s, STG_DB_PAGES, "pypi\nold", 8, v1.p, v1.len), 0);
     sha256_hex("old", 3, want);
     cr_assert_eq(stg_page_get_meta(s, "pypi", "old", &out), 0);
