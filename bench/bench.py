@@ -15,6 +15,7 @@ import hashlib
 import http.client
 import json
 import os
+import random
 import re
 import resource
 import shutil
@@ -124,7 +125,6 @@ FILE_ROUNDS = 100
 def median_ci(xs, draws=4000, seed=1):
     """The median of xs with a bootstrap 95% interval (resampling xs with
     replacement), so a row says how far its median can be trusted."""
-    import random
     rnd = random.Random(seed)
     meds = sorted(statistics.median(rnd.choices(xs, k=len(xs))) for _ in range(draws))
     return statistics.median(xs), meds[int(0.025 * draws)], meds[int(0.975 * draws) - 1]
