@@ -66,7 +66,7 @@ struct pcache_entry {
     char *key;
     enum stg_page_state state;
     int64_t fetched_at;
-    char stamp[24];
+    char stamp[RSV_STAMP_SIZE];
     struct rsv__parsed *parsed; /* NULL when ABSENT */
     struct pcache_entry *next;
 };
@@ -612,7 +612,7 @@ static int index_page(struct rsv *r, const struct config_index *ix, const char *
     struct rsv__parsed *parsed = NULL;
     struct rsv__parsed *expired = NULL; /* the parse of the expired entry, referenced */
     char *key = xasprintf("%s\n%s", ix->name, project);
-    char stamp[24];
+    char stamp[RSV_STAMP_SIZE];
     char expired_stamp[RSV_STAMP_SIZE] = "";
     uint64_t writes;
     bool stale = false;
