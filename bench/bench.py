@@ -331,14 +331,14 @@ def start_fake(procs, tmp, spec):
     return int(line[1]), int(line[3])
 
 
-def write_config(tmp, port, up_port, server_extra=""):
+def write_config(tmp, port, up_port, server_extra="", ttl=3600):
     """indexmux's config for the bench: view default over the fake as pypi."""
     cfg = os.path.join(tmp, "indexmux.toml")
     with open(cfg, "w") as fh:
         fh.write('[server]\nlisten = "127.0.0.1:%d"\ndata-dir = "%s"\n%slog-level = "warn"\n\n'
-                 '[[index]]\nname = "pypi"\nurl = "http://127.0.0.1:%d/simple/"\nttl = 3600\n\n'
+                 '[[index]]\nname = "pypi"\nurl = "http://127.0.0.1:%d/simple/"\nttl = %d\n\n'
                  '[virtual.default]\nindexes = ["pypi"]\n'
-                 % (port, os.path.join(tmp, "data"), server_extra, up_port))
+                 % (port, os.path.join(tmp, "data"), server_extra, up_port, ttl))
     return cfg
 
 

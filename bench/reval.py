@@ -28,12 +28,7 @@ def main():
             "content_type": "text/html"}}}
         up_port, _ = B.start_fake(procs, tmp, spec)
         port = B.free_port()
-        cfg = os.path.join(tmp, "indexmux.toml")
-        with open(cfg, "w") as fh:
-            fh.write('[server]\nlisten = "127.0.0.1:%d"\ndata-dir = "%s"\nlog-level = "warn"\n\n'
-                     '[[index]]\nname = "pypi"\nurl = "http://127.0.0.1:%d/simple/"\nttl = 1\n\n'
-                     '[virtual.default]\nindexes = ["pypi"]\n'
-                     % (port, os.path.join(tmp, "data"), up_port))
+        cfg = B.write_config(tmp, port, up_port, ttl=1)
         procs.start([binary, "serve", "--config", cfg])
         B.wait_http(port, "/healthz")
         hdr = {"Accept": B.PIP_ACCEPT}
