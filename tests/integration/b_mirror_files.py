@@ -19,6 +19,16 @@ TORCH = "/pytorch-cu124/simple/torch/"
 FILE_CC = "max-age=365000000, immutable, public"
 
 
+def proc_io(pid):
+    """/proc/PID/io as a dict of ints (rchar, wchar, syscr, ...)."""
+    out = {}
+    with open("/proc/%d/io" % pid) as fh:
+        for line in fh:
+            k, v = line.split(":")
+            out[k] = int(v)
+    return out
+
+
 class Files(unittest.TestCase):
 
     @classmethod
@@ -163,6 +173,36 @@ class Files(unittest.TestCase):
         self.assertEqual(st, 206)
         self.assertEqual(h["Content-Range"], "bytes %d-%d/%d" % (n - 16384, n - 1, n))
         self.assertEqual(body, data[-16384:])
+        self.assertEqual(self.m.upstream_requests(), [], describe(self.m.upstream_requests()))
+
+    def test_stored_files_leave_by_sendfile(self):
+        """Issue 5, deliverable 2: a stored file, whole or a range, is sent
+        with sendfile from the blob, not copied through a buffer. The kernel
+        adds what a process sends with sendfile to its /proc/PID/io wchar,
+        and what it reads to rchar; send() of a buffer adds nothing to
+        wchar. So both must grow by the body's size (wchar also by the log
+        lines written meanwhile: a few hundred bytes)."""
+        fn = os.path.basename(self.m.demo10)
+        path, _ = self.stored(DEMO, self.m.demo10)
+        downloads_settled(self.imx)
+        data = self.data[fn]
+        size = len(data)
+        pid = self.imx.proc.pid
+        for rng, a, b in ((None, 0, size - 1), ("bytes=1000-", 1000, size - 1),
+                          ("bytes=-16384", size - 16384, size - 1)):
+            with self.subTest(range=rng):
+                before = proc_io(pid)
+                hd = {"Range": rng} if rng else {}
+                st, h, body = self.imx.get(path, hd)
+                after = proc_io(pid)
+                self.assertEqual(st, 206 if rng else 200)
+                self.assertEqual(body, data[a:b + 1])
+                n = b - a + 1
+                sent = after["wchar"] - before["wchar"]
+                read = after["rchar"] - before["rchar"]
+                self.assertGreaterEqual(sent, n, "sent by sendfile: %d of %d bytes" % (sent, n))
+                self.assertLess(sent, n + 65536, "wchar grew by %d for %d bytes" % (sent, n))
+                self.assertGreaterEqual(read, n)
         self.assertEqual(self.m.upstream_requests(), [], describe(self.m.upstream_requests()))
 
     def test_metadata(self):
