@@ -99,6 +99,30 @@ char *str_dup(struct str s)
     return xstrndup(s.p ? s.p : "", s.len);
 }
 
+size_t str_copy(char *dst, size_t cap, const char *src)
+{
+    size_t n = strlen(src);
+    size_t k = n < cap ? n : cap - 1;
+
+    assert(dst != NULL && cap > 0);
+    memcpy(dst, src, k);
+    dst[k] = '\0';
+    return n;
+}
+
+char *str_put_u64(char *w, uint64_t v)
+{
+    char num[24];
+    size_t k = sizeof(num);
+
+    do {
+        num[--k] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    memcpy(w, num + k, sizeof(num) - k);
+    return w + (sizeof(num) - k);
+}
+
 int str_to_u64(struct str s, uint64_t max, uint64_t *out)
 {
     uint64_t v = 0;

@@ -37,6 +37,14 @@ struct str str_sub(struct str s, size_t from, size_t to);
 /* Copy into fresh NUL-terminated memory (caller frees). */
 char *str_dup(struct str s);
 /*
+ * Copy the C string src into dst[cap] (cap > 0), cut to cap - 1 bytes if
+ * longer; dst is always NUL-terminated. Returns strlen(src), so a result
+ * >= cap means it was cut (like snprintf, without parsing a format).
+ */
+size_t str_copy(char *dst, size_t cap, const char *src);
+/* Write v in decimal at w (at most 20 bytes, no NUL); returns the end. */
+char *str_put_u64(char *w, uint64_t v);
+/*
  * Parse an unsigned decimal integer spanning the whole slice, at most `max`.
  * Returns 0, IMX_ESYNTAX (empty, non-digit) or IMX_ETOOLARGE (> max).
  */

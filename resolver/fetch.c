@@ -578,7 +578,7 @@ static int open_stored(struct rsv *r, const char *sha, struct rsv_body **out)
     b = xcalloc(1, sizeof(*b));
     b->fd = fd;
     b->size = (int64_t)size;
-    snprintf(b->sha256, sizeof(b->sha256), "%s", sha);
+    str_copy(b->sha256, sizeof(b->sha256), sha);
     *out = b;
     return 0;
 }

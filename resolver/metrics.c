@@ -16,6 +16,7 @@
 #include "err.h"
 #include "metrics_int.h"
 #include "resolver_int.h"
+#include "str.h"
 #include "xalloc.h"
 
 /* Store usage is recomputed at most this often (stg_stat walks blobs/). */
@@ -83,7 +84,7 @@ struct rsv_metrics_index *rsv_metrics_index_slot(struct rsv_metrics *m, const ch
     }
     if (!slot && n < RSV_METRICS_MAX_INDEXES) {
         slot = &m->indexes[n];
-        snprintf(slot->name, sizeof(slot->name), "%s", name);
+        str_copy(slot->name, sizeof(slot->name), name);
         __atomic_store_n(&m->nindexes, n + 1, __ATOMIC_RELEASE);
     }
     pthread_mutex_unlock(&m->mu);
@@ -103,7 +104,7 @@ struct rsv_metrics_view *rsv_metrics_view_slot(struct rsv_metrics *m, const char
     }
     if (!slot && n < RSV_METRICS_MAX_VIEWS) {
         slot = &m->views[n];
-        snprintf(slot->name, sizeof(slot->name), "%s", name);
+        str_copy(slot->name, sizeof(slot->name), name);
         __atomic_store_n(&m->nviews, n + 1, __ATOMIC_RELEASE);
     }
     pthread_mutex_unlock(&m->mu);
@@ -131,7 +132,7 @@ bool rsv_metrics_last_fetch(struct rsv_metrics *m, const char *index, int64_t *t
         *time = s->last_time;
         *status = s->last_status;
         if (err && errlen)
-            snprintf(err, errlen, "%s", s->last_error);
+            str_copy(err, errlen, s->last_error);
         pthread_mutex_unlock(&m->mu);
         return true;
     }
@@ -169,7 +170,7 @@ const char *rsv_trace_outcome(const struct rsv_trace *t, bool page)
 static void trace_upstream(const char *index)
 {
     if (cur_trace && !cur_trace->upstream[0])
-        snprintf(cur_trace->upstream, sizeof(cur_trace->upstream), "%s", index);
+        str_copy(cur_trace->upstream, sizeof(cur_trace->upstream), index);
 }
 
 /* ---- per-generation binding ---- */
@@ -377,7 +378,7 @@ int rsv__upstream_fetch(struct rsv *r, const char *index, const struct upstream_
     s->last_time = (int64_t)time(NULL);
     s->last_status = rc == 0 ? resp->status : 0;
     if (rc != 0)
-        snprintf(s->last_error, sizeof(s->last_error), "%s",
+        str_copy(s->last_error, sizeof(s->last_error),
                  resp->error[0] ? resp->error : imx_strerror(rc));
     else if (failed)
         snprintf(s->last_error, sizeof(s->last_error), "HTTP %ld", resp->status);

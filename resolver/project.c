@@ -33,6 +33,7 @@
 #include "pkgname.h"
 #include "resolver_int.h"
 #include "sha256.h"
+#include "str.h"
 #include "xalloc.h"
 
 #define ACCEPT_PAGE                                                                        \
@@ -191,7 +192,7 @@ static void pc_put(struct rsv__pcache *pc, const char *key, uint64_t writes_seen
     e->key = xstrdup(key);
     e->state = state;
     e->fetched_at = fetched_at;
-    snprintf(e->stamp, sizeof(e->stamp), "%s", stamp);
+    str_copy(e->stamp, sizeof(e->stamp), stamp);
     e->parsed = parsed ? rsv__parsed_ref(parsed) : NULL;
     e->next = pc->slots[slot];
     pc->slots[slot] = e;
@@ -313,7 +314,7 @@ static void fill_ipage(const struct config_index *ix, enum stg_page_state state,
 {
     memset(out, 0, sizeof(*out));
     out->fetched_at = fetched_at;
-    snprintf(out->stamp, sizeof(out->stamp), "%s", stamp);
+    str_copy(out->stamp, sizeof(out->stamp), stamp);
     if (state == STG_PAGE_ABSENT || !parsed) {
         rsv__parsed_unref(parsed);
         out->state = RSV__ABSENT;
@@ -631,7 +632,7 @@ static int index_page(struct rsv *r, const struct config_index *ix, const char *
         }
         /* Kept for below: a revalidation that finds the same bytes (304) needs no new parse. */
         expired = e.parsed;
-        snprintf(expired_stamp, sizeof(expired_stamp), "%s", e.stamp);
+        str_copy(expired_stamp, sizeof(expired_stamp), e.stamp);
     }
     rc = get_record(r, ix, project, expired ? expired_stamp : NULL, &rec, &stale, &writes, why);
     if (rc == IMX_ENOTFOUND) {

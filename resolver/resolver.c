@@ -35,6 +35,7 @@
 #include "pkgname.h"
 #include "resolver_int.h"
 #include "sha256.h"
+#include "str.h"
 #include "xalloc.h"
 
 #define CACHE_SLOTS 4096
@@ -176,7 +177,7 @@ static struct page_impl *page_from_stored(struct stg_rendered *rec)
     p->gz_len = rec->gz ? rec->gz_len : 0;
     p->gz_tried = rec->gz != NULL; /* none stored for a big page: made on first use */
     rec->gz = NULL;
-    snprintf(p->pub.etag, sizeof(p->pub.etag), "%s", rec->etag);
+    str_copy(p->pub.etag, sizeof(p->pub.etag), rec->etag);
     return p;
 }
 
@@ -711,6 +712,36 @@ static int render_job_run(void *arg)
     return 0;
 }
 
+/*
+ * The key of a rendering in memory and in the store: "<route>\n<project>\n
+ * <fmt>\n<depth>" for a project's page, "<route>\n\n<fmt>" for the list
+ * (project NULL). Written without printf: rsv_get_cached makes one for
+ * every cached page it answers. Caller frees.
+ */
+static char *page_key(const char *route, const char *project, enum rsv_format fmt,
+                      unsigned depth)
+{
+    size_t rl = strlen(route);
+    size_t pl = project ? strlen(project) : 0;
+    char *key = xmalloc(rl + pl + 3 + 2 * 20 + 1);
+    char *w = key;
+
+    memcpy(w, route, rl);
+    w += rl;
+    *w++ = '\n';
+    if (project)
+        memcpy(w, project, pl);
+    w += pl;
+    *w++ = '\n';
+    w = str_put_u64(w, (uint64_t)fmt);
+    if (project) {
+        *w++ = '\n';
+        w = str_put_u64(w, depth);
+    }
+    *w = '\0';
+    return key;
+}
+
 int rsv_get_page(struct rsv *r, const char *route, const char *project, enum rsv_format fmt,
                  unsigned depth, struct rsv_page **out, struct buf *why)
 {
@@ -729,7 +760,7 @@ int rsv_get_page(struct rsv *r, const char *route, const char *project, enum rsv
     CHECK_OBJ(r, RSV_MAGIC);
     if (rsv__find_route(r, route, &rt) != 0)
         return IMX_EINVAL;
-    key = xasprintf("%s\n%s\n%d\n%u", route, project, (int)fmt, depth);
+    key = page_key(route, project, fmt, depth);
     /*
      * Read before the inputs: a file of this project stored meanwhile makes
      * this page stale at once (files are registered under the normalized
@@ -792,12 +823,9 @@ int rsv_get_cached(struct rsv *r, const char *route, const char *project, enum r
 
     CHECK_OBJ(r, RSV_MAGIC);
     /* The keys and generations of rsv_get_page and rsv_get_list. */
-    if (project) {
-        key = xasprintf("%s\n%s\n%d\n%u", route, project, (int)fmt, depth);
+    key = page_key(route, project, fmt, depth);
+    if (project)
         gen = stg_files_gen(r->stg, rsv__gen_kind(r), project);
-    } else {
-        key = xasprintf("%s\n\n%d", route, (int)fmt);
-    }
     p = cache_get_fresh(r->rendered, key, rsv__now(), gen);
     free(key);
     if (!p)
@@ -842,7 +870,7 @@ int rsv_get_list(struct rsv *r, const char *route, enum rsv_format fmt, struct r
     CHECK_OBJ(r, RSV_MAGIC);
     if (rsv__find_route(r, route, &rt) != 0)
         return IMX_EINVAL;
-    key = xasprintf("%s\n\n%d", route, (int)fmt);
+    key = page_key(route, NULL, fmt, 0);
     p = cache_get_fresh(r->rendered, key, rsv__now(), 0);
     if (!p) {
         rsv__stored_fingerprint(r, &rt, NULL, fp);

@@ -73,6 +73,7 @@
 #include "log.h"
 #include "server.h"
 #include "server_int.h"
+#include "str.h"
 #include "xalloc.h"
 
 #define SRV_MAGIC 0x5e77e4a1u
@@ -286,11 +287,11 @@ void srv_request_note(const struct srv_request *req, const char *view, enum srv_
     assert(kind < SRV_KIND__N);
     c->kind = kind;
     if (view)
-        snprintf(c->view, sizeof(c->view), "%s", view);
+        str_copy(c->view, sizeof(c->view), view);
     if (cache)
-        snprintf(c->cache, sizeof(c->cache), "%s", cache);
+        str_copy(c->cache, sizeof(c->cache), cache);
     if (upstream)
-        snprintf(c->upstream, sizeof(c->upstream), "%s", upstream);
+        str_copy(c->upstream, sizeof(c->upstream), upstream);
 }
 
 void srv_request_add_bytes(const struct srv_request *req, uint64_t n)
@@ -768,7 +769,7 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *mhd, const ch
         if ((strcmp(method, "GET") == 0 || c->req.head) && !has_body(&c->req))
             return MHD_YES;
     }
-    snprintf(c->method, sizeof(c->method), "%s", method);
+    str_copy(c->method, sizeof(c->method), method);
     c->req.nonblock = true;
     resp = dispatch(srv, c);
     if (resp)

@@ -18,6 +18,7 @@
 
 #include "metrics.h"
 #include "stats.h"
+#include "str.h"
 #include "xalloc.h"
 
 #define SRV_STATS_MAX_VIEWS 128
@@ -82,7 +83,7 @@ static struct view_slot *view_slot(struct srv_stats *st, const char *view)
     }
     if (!slot && n < SRV_STATS_MAX_VIEWS + 1) {
         slot = &st->views[n];
-        snprintf(slot->name, sizeof(slot->name), "%s", view);
+        str_copy(slot->name, sizeof(slot->name), view);
         __atomic_store_n(&st->nviews, n + 1, __ATOMIC_RELEASE);
     } else if (!slot) {
         /* Full: one overflow slot named "other". */

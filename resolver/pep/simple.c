@@ -315,16 +315,3 @@ void simple_file_release(struct simple_file *f)
 {
     simple__file_release(f);
 }
-
-char *simple__put_u64(char *w, uint64_t v)
-{
-    char num[24];
-    size_t k = sizeof(num);
-
-    do {
-        num[--k] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    memcpy(w, num + k, sizeof(num) - k);
-    return w + (sizeof(num) - k);
-}

@@ -516,7 +516,7 @@ static char *file_write(char *w, const struct simple_file *f, const struct file_
     }
     if (f->size >= 0) {
         SIMPLE__PUT_LIT(w, " data-size=\"");
-        w = simple__put_u64(w, (uint64_t)f->size);
+        w = str_put_u64(w, (uint64_t)f->size);
         *w++ = '"';
     }
     if (t->prov) {

@@ -55,7 +55,5 @@ void simple__project_move(struct simple_project *dst, struct simple_project *src
 
 /* Renderers writing into reserved room: copy a string literal at w, advance w. */
 #define SIMPLE__PUT_LIT(w, lit) (memcpy((w), (lit), sizeof(lit) - 1), (w) += sizeof(lit) - 1)
-/* Write v in decimal at w (at most 20 bytes, no NUL); returns the end. */
-char *simple__put_u64(char *w, uint64_t v);
 
 #endif

@@ -26,6 +26,7 @@
 #include "err.h"
 #include "simple.h"
 #include "simple_int.h"
+#include "str.h"
 #include "xalloc.h"
 
 #define SIMPLE_STORE_VERSION 1
@@ -524,7 +525,7 @@ static char *write_file(char *w, const void *ctx)
     }
     if (f->size >= 0) {
         SIMPLE__PUT_LIT(w, ",\"size\":");
-        w = simple__put_u64(w, (uint64_t)f->size);
+        w = str_put_u64(w, (uint64_t)f->size);
     }
     if (f->upload_time) {
         SIMPLE__PUT_LIT(w, ",\"upload-time\":");

@@ -40,6 +40,48 @@ Test(str, trim_index_sub_dup)
     free(d);
 }
 
+Test(str, copy)
+{
+    static const struct {
+        const char *src;
+        size_t cap;
+        const char *want;
+    } cases[] = {
+        {"", 1, ""},           {"abc", 1, ""},   {"abc", 3, "ab"},
+        {"abc", 4, "abc"},     {"abc", 16, "abc"}, {"hit", 8, "hit"},
+        {"pytorch-cu124", 8, "pytorch"},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char dst[32];
+        memset(dst, 'x', sizeof(dst));
+        cr_assert_eq(str_copy(dst, cases[i].cap, cases[i].src), strlen(cases[i].src), "case %zu", i);
+        cr_assert_str_eq(dst, cases[i].want, "case %zu", i);
+        cr_assert_eq(dst[cases[i].cap], 'x', "case %zu: wrote past cap", i); /* nothing beyond */
+    }
+}
+
+Test(str, put_u64)
+{
+    static const struct {
+        uint64_t v;
+        const char *want;
+    } cases[] = {
+        {0, "0"}, {7, "7"}, {10, "10"}, {1234567890, "1234567890"},
+        {UINT64_MAX, "18446744073709551615"},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char out[32];
+        memset(out, 'x', sizeof(out));
+        char *end = str_put_u64(out, cases[i].v);
+        cr_assert_eq((size_t)(end - out), strlen(cases[i].want), "case %zu", i);
+        cr_assert_eq(*end, 'x', "case %zu: no NUL, nothing beyond", i);
+        *end = '\0';
+        cr_assert_str_eq(out, cases[i].want, "case %zu", i);
+    }
+}
+
 Test(str, to_u64)
 {
     uint64_t v = 7;
