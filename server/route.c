@@ -27,6 +27,7 @@
 #include "resolver.h"
 #include "route.h"
 #include "stats.h"
+#include "str.h"
 #include "xalloc.h"
 
 #define FILE_CACHE_CONTROL "max-age=365000000, immutable, public"
@@ -49,7 +50,7 @@ static void etag_of(const struct rsv_page *p, bool gz, char *out, size_t outlen)
     if (gz)
         snprintf(out, outlen, "%.*s-gz\"", (int)strlen(p->etag) - 1, p->etag);
     else
-        snprintf(out, outlen, "%s", p->etag);
+        str_copy(out, outlen, p->etag);
 }
 
 static bool etag_listed(const char *inm, const char *etag)
@@ -105,26 +106,28 @@ static void page_headers(const struct route_ctx *rc, const struct rsv_page *page
  * The 200 response of a page as type t, gzip'd or not, made on first use
  * and kept on the page: later requests send it without building anything.
  */
-static struct srv_frozen *page_frozen(struct rsv_page *page, enum negotiate_type t,
-                                      const char *body, size_t len, bool gz,
-                                      const struct page_headers *h)
+static struct srv_frozen *page_frozen(const struct route_ctx *rc, struct rsv_page *page,
+                                      enum negotiate_type t, const char *body, size_t len,
+                                      bool gz)
 {
     unsigned slot = (unsigned)t * 2 + (gz ? 1 : 0);
     struct page_frozen *pf = (struct page_frozen *)rsv_page_ext_get(page, slot);
-    int rc = 0;
+    struct page_headers h;
+    int bad = 0;
 
     _Static_assert(NEG_TEXT_HTML * 2 + 1 < RSV_PAGE_EXT_SLOTS, "a slot per type and encoding");
     if (pf)
         return pf->f;
+    page_headers(rc, page, gz, &h);
     pf = xcalloc(1, sizeof(*pf));
     pf->ext.free_fn = page_frozen_free;
     pf->f = srv_frozen_new(200, negotiate_content_type(t), body, len);
     if (gz)
-        rc |= srv_frozen_add_header(pf->f, "Content-Encoding", "gzip");
-    rc |= srv_frozen_add_header(pf->f, "Vary", "Accept, Accept-Encoding");
-    rc |= srv_frozen_add_header(pf->f, "Cache-Control", h->cc);
-    rc |= srv_frozen_add_header(pf->f, "ETag", h->etag);
-    (void)NEVER(rc != 0); /* fixed names, and values we made */
+        bad |= srv_frozen_add_header(pf->f, "Content-Encoding", "gzip");
+    bad |= srv_frozen_add_header(pf->f, "Vary", "Accept, Accept-Encoding");
+    bad |= srv_frozen_add_header(pf->f, "Cache-Control", h.cc);
+    bad |= srv_frozen_add_header(pf->f, "ETag", h.etag);
+    (void)NEVER(bad != 0); /* fixed names, and values we made */
     pf = (struct page_frozen *)rsv_page_ext_set(page, slot, &pf->ext);
     return pf->f;
 }
@@ -140,12 +143,15 @@ static struct srv_response *page_response(const struct route_ctx *rc, const stru
     size_t gz_len = 0;
     struct srv_response *resp;
     struct page_headers h;
+    const char *inm = srv_request_header(req, "If-None-Match");
 
     gz = gz && rsv_page_gzip(page, &gz_body, &gz_len);
-    page_headers(rc, page, gz, &h);
-    if (!etag_listed(srv_request_header(req, "If-None-Match"), h.etag)) {
-        struct srv_frozen *f = page_frozen(page, t, gz ? gz_body : page->body,
-                                           gz ? gz_len : page->len, gz, &h);
+    /* The headers are made once per frozen response, and here only for a 304. */
+    if (inm)
+        page_headers(rc, page, gz, &h);
+    if (!inm || !etag_listed(inm, h.etag)) {
+        struct srv_frozen *f = page_frozen(rc, page, t, gz ? gz_body : page->body,
+                                           gz ? gz_len : page->len, gz);
         /* The page's reference goes with the response: it keeps the bytes and f. */
         return srv_response_new_frozen(f, page_release, page);
     }
