@@ -37,7 +37,8 @@ bool str_eq_nocase(struct str a, struct str b)
     if (a.len != b.len)
         return false;
     for (size_t i = 0; i < a.len; i++) {
-        if (lower(a.p[i]) != lower(b.p[i]))
+        /* Equal bytes first: headers are mostly in the case they are compared with. */
+        if (a.p[i] != b.p[i] && lower(a.p[i]) != lower(b.p[i]))
             return false;
     }
     return true;
