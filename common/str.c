@@ -102,10 +102,12 @@ char *str_dup(struct str s)
 
 size_t str_copy(char *dst, size_t cap, const char *src)
 {
-    size_t n = strlen(src);
-    size_t k = n < cap ? n : cap - 1;
+    size_t n;
+    size_t k;
 
-    assert(dst != NULL && cap > 0);
+    assert(dst != NULL && src != NULL && cap > 0);
+    n = strlen(src);
+    k = n < cap ? n : cap - 1;
     memcpy(dst, src, k);
     dst[k] = '\0';
     return n;
